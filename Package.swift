@@ -1,0 +1,46 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "Devts",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "DevtsRuntime", targets: ["DevtsRuntime"]),
+        .library(name: "Devts", targets: ["Devts"]),
+        .executable(name: "devts", targets: ["DevtsCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibUV",
+            path: "CLibUV",
+            pkgConfig: "libuv",
+            providers: [.apt(["libuv1-dev"])]
+        ),
+        .target(
+            name: "DevtsRuntime",
+            dependencies: ["CLibUV"]
+        ),
+        .target(
+            name: "Devts",
+            dependencies: [
+                "DevtsRuntime",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "DevtsCLI",
+            dependencies: [
+                "Devts",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "DevtsRuntimeTests", dependencies: ["DevtsRuntime"]),
+        .testTarget(name: "DevtsTests", dependencies: ["Devts", "DevtsRuntime", "DevtsCLI"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

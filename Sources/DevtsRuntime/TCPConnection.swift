@@ -1,0 +1,246 @@
+import CLibUV
+
+/// A TCP connection carrying length-prefixed frames, owned by one event loop.
+///
+/// Reading: `startReading(onFrames:onClose:)` delivers each read's whole frames as one `FrameBatch`
+/// on the loop thread; `inbound()` offers the same as an `AsyncSequence`. A frame longer than
+/// `maxFrameSize` closes the connection (with `CloseReason.frameTooLarge`) before anything is
+/// allocated for it.
+///
+/// Writing: `write(frame:)` queues a frame; frames queued during one loop pass leave in as few
+/// `uv_write` calls as possible at the end of the pass. `queuedBytes` counts what is queued or in
+/// flight; above `highWaterMark`, callers should `waitUntilWritable()`.
+///
+/// Thread safety: loop thread only (from an actor pinned to the loop, or a libuv callback), except
+/// `loop` and `id`. Callbacks run on the loop thread and never concurrently.
+///
+/// libuv: `uv_tcp_t`, `uv_read_start`, `uv_write`, `uv_close`.
+public final class TCPConnection: @unchecked Sendable, LoopResource {
+    /// How a connection ended.
+    public enum CloseReason: Error, Sendable, Equatable, CustomStringConvertible {
+        /// `close()` was called on this side.
+        case local
+        /// The peer closed its side (end of stream).
+        case peerClosed
+        /// A frame announced a length over the maximum.
+        case frameTooLarge(length: Int, maximum: Int)
+        /// libuv reported an error reading or writing.
+        case error(UVError)
+
+        public var description: String {
+            switch self {
+            case .local: "closed locally"
+            case .peerClosed: "closed by the peer"
+            case .frameTooLarge(let length, let maximum): "frame of \(length) bytes exceeds the maximum of \(maximum)"
+            case .error(let error): error.description
+            }
+        }
+    }
+
+    /// The loop this connection lives on.
+    public let loop: EventLoop
+    /// A process-unique number for logs and maps.
+    public let id: UInt64
+    /// The largest frame body accepted from the peer, in bytes.
+    public let maxFrameSize: Int
+    /// Above this many queued bytes, writers should wait (`waitUntilWritable()`).
+    public var highWaterMark: Int = 8 * 1024 * 1024
+    /// Waiting writers resume when the queue drains to this many bytes.
+    public var lowWaterMark: Int = 2 * 1024 * 1024
+
+    let handle: UnsafeMutablePointer<uv_tcp_t>
+    var stream: UnsafeMutablePointer<uv_stream_t> { clibuv_tcp_as_stream(handle) }
+    /// Why the connection closed; nil while it is open.
+    public internal(set) var closeReason: CloseReason?
+    /// True until `close()` or an error closes the connection.
+    public var isOpen: Bool { closeReason == nil }
+    /// Set by libuv's close callback; only then may the handle's memory be freed.
+    var handleClosed = false
+
+    // Reading state.
+    var onFrames: ((FrameBatch) -> Void)?
+    var onClose: ((CloseReason) -> Void)?
+    var readBuffer: UnsafeMutableRawPointer?
+    var readCapacity = 0
+    var readStart = 0
+    var readEnd = 0
+
+    // Writing state.
+    var batch: UnsafeMutableRawPointer?
+    var batchCapacity = 0
+    var batchLength = 0
+    var flushScheduled = false
+    /// Bytes queued or in flight: written by `write(frame:)` and not yet confirmed by libuv.
+    public internal(set) var queuedBytes = 0
+    var writableWaiters: [CheckedContinuation<Void, any Error>] = []
+    /// Frames written since the connection opened.
+    public internal(set) var framesWritten = 0
+    /// Frames received since the connection opened.
+    public internal(set) var framesRead = 0
+
+    nonisolated(unsafe) private static var nextID: UInt64 = 0
+    private static let idLock = Lock()
+
+    /// Creates an unconnected handle on `loop`. Loop thread only.
+    init(loop: EventLoop, maxFrameSize: Int) throws(UVError) {
+        loop.preconditionInLoop()
+        self.loop = loop
+        self.maxFrameSize = maxFrameSize
+        self.id = Self.idLock.withLock {
+            Self.nextID += 1
+            return Self.nextID
+        }
+        handle = .allocate(capacity: 1)
+        let rc = uv_tcp_init(loop.uvLoop, handle)
+        guard rc == 0 else {
+            handleClosed = true
+            closeReason = .error(UVError(code: rc))
+            throw UVError(code: rc, operation: "uv_tcp_init")
+        }
+        handle.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        loop.register(self)
+        uv_tcp_nodelay(handle, 1)
+    }
+
+    deinit {
+        precondition(handleClosed, "leak of open TCPConnection \(id): call close()")
+        handle.deallocate()
+        readBuffer?.deallocate()
+        batch?.deallocate()
+    }
+
+    @inline(__always)
+    static func from(_ data: UnsafeMutableRawPointer?) -> TCPConnection {
+        Unmanaged<TCPConnection>.fromOpaque(data!).takeUnretainedValue()
+    }
+
+    /// The local address of the socket, when it has one.
+    public var localAddress: SocketAddress? {
+        var storage = sockaddr_storage()
+        var length = Int32(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_getsockname(handle, $0, &length) }
+        }
+        return rc == 0 ? SocketAddress(storage) : nil
+    }
+
+    /// The peer's address, when connected.
+    public var remoteAddress: SocketAddress? {
+        var storage = sockaddr_storage()
+        var length = Int32(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_getpeername(handle, $0, &length) }
+        }
+        return rc == 0 ? SocketAddress(storage) : nil
+    }
+
+    // MARK: Connecting
+
+    /// Connects to `address`; `completion` runs on the loop thread with the open connection or the
+    /// error. Loop thread only.
+    ///
+    /// libuv: `uv_tcp_connect`.
+    public static func connect(
+        on loop: EventLoop,
+        to address: SocketAddress,
+        maxFrameSize: Int = 16 * 1024 * 1024,
+        completion: @escaping (Result<TCPConnection, UVError>) -> Void
+    ) {
+        let connection: TCPConnection
+        do {
+            connection = try TCPConnection(loop: loop, maxFrameSize: maxFrameSize)
+        } catch {
+            completion(.failure(error))
+            return
+        }
+        let request = UnsafeMutablePointer<uv_connect_t>.allocate(capacity: 1)
+        let context = ConnectContext(connection: connection, address: address, completion: completion)
+        request.pointee.data = Unmanaged.passRetained(context).toOpaque()
+        let rc = address.withSockaddr { uv_tcp_connect(request, connection.handle, $0, onConnect) }
+        if rc < 0 {
+            // libuv will not call the callback: release its context here.
+            Unmanaged<ConnectContext>.fromOpaque(request.pointee.data).release()
+            request.deallocate()
+            connection.close()
+            completion(.failure(UVError(code: rc, operation: "connect to \(address)")))
+        }
+    }
+
+    /// Connects to `address` from any context and returns the open connection.
+    ///
+    /// - Throws: `UVError` (e.g. `.connectionRefused`) when the connection cannot be made.
+    public static func connect(
+        on loop: EventLoop,
+        to address: SocketAddress,
+        maxFrameSize: Int = 16 * 1024 * 1024
+    ) async throws -> TCPConnection {
+        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<TCPConnection, any Error>) in
+            let accepted = loop.execute {
+                connect(on: loop, to: address, maxFrameSize: maxFrameSize) { cont.resume(with: $0.mapError { $0 }) }
+            }
+            if !accepted { cont.resume(throwing: EventLoopError.shutDown(loop.name)) }
+        }
+    }
+
+    // MARK: Closing
+
+    /// Closes the connection: queued writes not yet handed to the kernel are dropped, reading stops,
+    /// and `onClose` runs with `.local`. Closing twice is harmless. Loop thread only.
+    public func close() {
+        close(reason: .local)
+    }
+
+    func close(reason: CloseReason) {
+        loop.preconditionInLoop()
+        guard closeReason == nil else { return }
+        closeReason = reason
+        if let batch {
+            queuedBytes -= batchLength
+            loop.bufferPool.give(batch, capacity: batchCapacity)
+            self.batch = nil
+            batchLength = 0
+        }
+        uv_close(clibuv_tcp_as_handle(handle)) { handle in
+            let connection = TCPConnection.from(handle!.pointee.data)
+            connection.didClose()
+        }
+        let waiters = writableWaiters
+        writableWaiters = []
+        for waiter in waiters { waiter.resume(throwing: reason) }
+        let onClose = self.onClose
+        self.onClose = nil
+        onFrames = nil
+        onClose?(reason)
+    }
+
+    private func didClose() {
+        handleClosed = true
+        loop.unregister(self)
+    }
+
+    func closeForShutdown() { close(reason: .local) }
+}
+
+private final class ConnectContext {
+    let connection: TCPConnection
+    let address: SocketAddress
+    let completion: (Result<TCPConnection, UVError>) -> Void
+    init(connection: TCPConnection, address: SocketAddress, completion: @escaping (Result<TCPConnection, UVError>) -> Void) {
+        self.connection = connection
+        self.address = address
+        self.completion = completion
+    }
+}
+
+private func onConnect(_ request: UnsafeMutablePointer<uv_connect_t>?, _ status: Int32) {
+    let context = Unmanaged<ConnectContext>.fromOpaque(request!.pointee.data).takeRetainedValue()
+    request!.deallocate()
+    if status < 0 {
+        context.connection.close(reason: .error(UVError(code: status, operation: "connect to \(context.address)")))
+        context.completion(.failure(UVError(code: status, operation: "connect to \(context.address)")))
+    } else if context.connection.closeReason != nil {
+        context.completion(.failure(UVError(code: UV_ECANCELED.rawValue, operation: "connect to \(context.address)")))
+    } else {
+        context.completion(.success(context.connection))
+    }
+}

@@ -1,0 +1,30 @@
+/// Reuses the fixed-size buffers that outgoing frames are batched into, so that steady writing does
+/// not allocate. Confined to its loop's thread.
+final class WriteBufferPool {
+    /// The size of a pooled buffer: writes are batched up to about this many bytes.
+    static let bufferSize = 64 * 1024
+    private static let maxSpare = 256
+    private var spare: [UnsafeMutableRawPointer] = []
+
+    /// A buffer of at least `minimumCapacity` bytes, and its capacity.
+    func take(minimumCapacity: Int) -> (UnsafeMutableRawPointer, Int) {
+        if minimumCapacity <= Self.bufferSize {
+            if let buffer = spare.popLast() { return (buffer, Self.bufferSize) }
+            return (.allocate(byteCount: Self.bufferSize, alignment: 16), Self.bufferSize)
+        }
+        return (.allocate(byteCount: minimumCapacity, alignment: 16), minimumCapacity)
+    }
+
+    /// Gives a buffer back; pooled when it has the standard size and the pool is not full.
+    func give(_ buffer: UnsafeMutableRawPointer, capacity: Int) {
+        if capacity == Self.bufferSize && spare.count < Self.maxSpare {
+            spare.append(buffer)
+        } else {
+            buffer.deallocate()
+        }
+    }
+
+    deinit {
+        for buffer in spare { buffer.deallocate() }
+    }
+}
