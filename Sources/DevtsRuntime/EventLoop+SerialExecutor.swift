@@ -8,8 +8,10 @@
 /// the same thread, reach such an actor with `assumeIsolated`.
 extension EventLoop: SerialExecutor {
     public func enqueue(_ job: consuming ExecutorJob) {
-        let accepted = enqueueJob(.executorJob(UnownedJob(job)))
-        precondition(accepted, "a job was enqueued on EventLoop '\(name)' after it shut down")
+        let job = UnownedJob(job)
+        if !enqueueJob(.executorJob(job)) {
+            runAfterShutdown(job)
+        }
     }
 
     public func asUnownedSerialExecutor() -> UnownedSerialExecutor {

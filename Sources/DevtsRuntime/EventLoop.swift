@@ -26,6 +26,8 @@ public final class EventLoop: @unchecked Sendable {
     private var spareJobs: [LoopJob] = []
     private var state: LifecycleState = .running
     private var acceptingJobs = true
+    private var lateJobs: [UnownedJob] = []
+    private var drainingLateJobs = false
     private var wakeupClosed = false
     private var shutdownWaiters: [CheckedContinuation<Void, any Error>] = []
     private var closeResult: Int32?
@@ -145,6 +147,29 @@ public final class EventLoop: @unchecked Sendable {
         for job in jobs { run(job) }
         jobs.removeAll(keepingCapacity: true)
         lock.withLock { spareJobs = jobs }
+    }
+
+    /// Runs a job that reached the loop after it shut down (an actor pinned to the loop was called
+    /// late), so the actor can still answer — for instance throw "shut down". Jobs run one at a time,
+    /// in order, on the thread that found the queue idle. Such a job must not touch libuv: runtime
+    /// calls would trap on the loop-thread check.
+    func runAfterShutdown(_ job: UnownedJob) {
+        let drain = lock.withLock { () -> Bool in
+            lateJobs.append(job)
+            if drainingLateJobs { return false }
+            drainingLateJobs = true
+            return true
+        }
+        guard drain else { return }
+        while let next = lock.withLock({ () -> UnownedJob? in
+            if lateJobs.isEmpty {
+                drainingLateJobs = false
+                return nil
+            }
+            return lateJobs.removeFirst()
+        }) {
+            next.runSynchronously(on: asUnownedSerialExecutor())
+        }
     }
 
     @inline(__always)

@@ -10,7 +10,7 @@ extension TCPConnection {
     public func writeFrame(length: Int, _ body: (UnsafeMutableRawBufferPointer) -> Void) {
         loop.preconditionInLoop()
         precondition(length >= 0 && length <= Int(UInt32.max), "frame length \(length) does not fit the wire format")
-        guard isOpen else { return }
+        guard isOpen, !closeWhenDrained else { return }
         let dst = reserve(FrameLength.size + length)
         FrameLength.write(UInt32(length), to: dst)
         body(UnsafeMutableRawBufferPointer(start: dst + FrameLength.size, count: length))
@@ -39,7 +39,7 @@ extension TCPConnection {
     /// already-framed bytes such as a received `FrameBatch.storage`). Loop thread only.
     public func writeRaw(_ bytes: UnsafeRawBufferPointer) {
         loop.preconditionInLoop()
-        guard isOpen, bytes.count > 0 else { return }
+        guard isOpen, !closeWhenDrained, bytes.count > 0 else { return }
         let dst = reserve(bytes.count)
         dst.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
         commit(bytes.count)
@@ -49,6 +49,20 @@ extension TCPConnection {
     public func flush() {
         flushScheduled = false
         if batchLength > 0 { submitBatch() }
+    }
+
+    /// Flushes what is queued and closes the connection once libuv has written all of it (a
+    /// graceful close: the peer receives every frame queued before). Writes after this are dropped.
+    /// Loop thread only.
+    public func closeWhenFlushed() {
+        loop.preconditionInLoop()
+        guard isOpen else { return }
+        flush()
+        if queuedBytes == 0 {
+            close()
+        } else {
+            closeWhenDrained = true
+        }
     }
 
     /// Waits until `queuedBytes` is at or below `lowWaterMark`; returns at once when at or below
@@ -119,6 +133,10 @@ extension TCPConnection {
         queuedBytes -= length
         if status < 0 && status != UV_ECANCELED.rawValue {
             close(reason: .error(UVError(code: status, operation: "write")))
+        }
+        if closeWhenDrained && queuedBytes == 0 {
+            close()
+            return
         }
         if queuedBytes <= lowWaterMark && !writableWaiters.isEmpty {
             let waiters = writableWaiters

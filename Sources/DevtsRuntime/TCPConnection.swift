@@ -73,6 +73,8 @@ public final class TCPConnection: @unchecked Sendable, LoopResource {
     /// Bytes queued or in flight: written by `write(frame:)` and not yet confirmed by libuv.
     public internal(set) var queuedBytes = 0
     var writableWaiters: [CheckedContinuation<Void, any Error>] = []
+    /// Set by `closeWhenFlushed()`: close once every queued byte has been written.
+    var closeWhenDrained = false
     /// Frames written since the connection opened.
     public internal(set) var framesWritten = 0
     /// Frames received since the connection opened.

@@ -1,0 +1,45 @@
+import DevtsRuntime
+
+/// One TCP connection of a node, with what the handshake learned about the other end.
+///
+/// Confined to the node's loop (used only from the `Node` actor and its loop callbacks).
+final class Link: @unchecked Sendable {
+    enum Phase {
+        /// Waiting for the other side's HELLO (accepted) or HELLO_ACK (dialled).
+        case handshaking
+        /// A cluster member: carries membership frames and events.
+        case member
+        /// A tool that asks one thing and goes.
+        case client
+    }
+
+    let connection: TCPConnection
+    /// True when this node opened the connection.
+    let dialled: Bool
+    var phase: Phase = .handshaking
+    /// The other node, once the handshake told us.
+    var remote: NodeInfo?
+    /// A dialler waiting for the next handshake or member-list frame on this link.
+    var waiter: CheckedContinuation<WireMessage, any Error>?
+    /// Set when this node closes the link on purpose (superseded, after LEAVE, shutting down):
+    /// losing it then is not a failure of the member.
+    var closingOnPurpose = false
+    /// Guards a dial or join step; closed when the step finishes.
+    var deadline: LoopTimer?
+
+    init(connection: TCPConnection, dialled: Bool) {
+        self.connection = connection
+        self.dialled = dialled
+    }
+
+    var id: UInt64 { connection.id }
+
+    /// Resumes the waiter, if any, with `result`.
+    func resumeWaiter(_ result: Result<WireMessage, any Error>) {
+        guard let waiter else { return }
+        self.waiter = nil
+        deadline?.close()
+        deadline = nil
+        waiter.resume(with: result)
+    }
+}

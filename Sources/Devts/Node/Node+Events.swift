@@ -1,0 +1,260 @@
+import DevtsRuntime
+import Logging
+
+/// Events of one read, gathered for the batch streams.
+struct DeliveryBatch {
+    var events: [Event] = []
+}
+
+extension Node {
+    /// Overhead of an EVENT frame besides its name and payload: type, origin, sequence, lengths.
+    static let eventFrameOverhead = 1 + 16 + 8 + 2 + 4
+
+    func checkSendable(name: String, payloadCount: Int) throws(NodeError) {
+        guard !name.isEmpty, name.utf8.count <= Int(UInt16.max) else {
+            throw NodeError(.tooLarge, "an event name must be 1 to 65535 bytes of UTF-8")
+        }
+        guard Self.eventFrameOverhead + name.utf8.count + payloadCount <= configuration.maxFrameSize else {
+            throw NodeError(
+                .tooLarge, "event '\(name)' with \(payloadCount) bytes exceeds the frame limit of \(configuration.maxFrameSize)")
+        }
+    }
+
+    // MARK: Sending
+
+    /// Sends an event to every member, this node included unless `includeSelf` is false.
+    ///
+    /// Each member receives it once, after every broadcast this node sent before it. Waits while a
+    /// member's connection has more than its high-water mark queued (backpressure).
+    ///
+    /// - Throws: `NodeError` `.tooLarge` for an empty or oversized name or payload, `.shutDown` when
+    ///   the node is not running.
+    public func broadcast(_ name: String, _ payload: some Collection<UInt8> & Sendable, includeSelf: Bool = true) async throws {
+        try checkRunning()
+        try checkSendable(name: name, payloadCount: payload.count)
+        writeBroadcast(name, payload, includeSelf: includeSelf)
+        await waitForWritableLinks()
+    }
+
+    /// Sends many events, in order, with one hop into the node: cheaper than one call per event.
+    ///
+    /// - Throws: as `broadcast(_:_:includeSelf:)`; nothing is sent when any payload is too large.
+    public func broadcast(_ name: String, payloads: [[UInt8]], includeSelf: Bool = true) async throws {
+        try checkRunning()
+        for payload in payloads { try checkSendable(name: name, payloadCount: payload.count) }
+        for payload in payloads {
+            writeBroadcast(name, payload, includeSelf: includeSelf)
+            if memberLinks.values.contains(where: { $0.connection.isOverHighWaterMark }) {
+                await waitForWritableLinks()
+                try checkRunning()
+            }
+        }
+        await waitForWritableLinks()
+    }
+
+    /// Broadcasts a typed event, encoded with `BinaryEncoder`, named `T.eventName`.
+    ///
+    /// - Throws: `BinaryCodingError` when the value cannot be encoded; otherwise as `broadcast(_:_:includeSelf:)`.
+    public func broadcast<T: TypedEvent>(_ event: T, includeSelf: Bool = true) async throws {
+        try await broadcast(T.eventName, try BinaryEncoder().encode(event), includeSelf: includeSelf)
+    }
+
+    /// Sends an event to one member only (to this node itself when `target` is its id).
+    ///
+    /// - Throws: `NodeError` `.unknownMember` when no connected member has that id, `.tooLarge`,
+    ///   `.shutDown`.
+    public func send(to target: NodeID, _ name: String, _ payload: some Collection<UInt8> & Sendable) async throws {
+        try checkRunning()
+        try checkSendable(name: name, payloadCount: payload.count)
+        if target == id {
+            var delivery = DeliveryBatch()
+            deliver(Event(name: name, origin: id, kind: .direct, payload: ArraySlice(payload)), delivery: &delivery)
+            finishDelivery(delivery)
+            return
+        }
+        let link = try memberLink(target)
+        send(.message(origin: id, name: name, payload: ArraySlice(payload)), on: link)
+        statistics.messagesSent += 1
+        if link.connection.isOverHighWaterMark { try? await link.connection.waitUntilWritable() }
+    }
+
+    /// Sends a typed event to one member.
+    public func send<T: TypedEvent>(to target: NodeID, _ event: T) async throws {
+        try await send(to: target, T.eventName, try BinaryEncoder().encode(event))
+    }
+
+    /// The link of the connected member `target`.
+    func memberLink(_ target: NodeID) throws(NodeError) -> Link {
+        if let link = memberLinks[target] { return link }
+        if let member = view[target] {
+            throw NodeError(.memberUnavailable, "member \(member.name) (\(target.short)) is \(member.status)")
+        }
+        throw NodeError(.unknownMember, "no member has id \(target)")
+    }
+
+    private func writeBroadcast(_ name: String, _ payload: some Collection<UInt8>, includeSelf: Bool) {
+        broadcastSequence += 1
+        statistics.eventsBroadcast += 1
+        if !memberLinks.isEmpty {
+            // Encode once; every member's connection copies the same bytes into its batch.
+            writer.reset()
+            writer.u8(FrameType.event.rawValue)
+            writer.nodeID(id)
+            writer.u64(broadcastSequence)
+            writer.string(name)
+            writer.byteField(payload)
+            writer.bytes.withUnsafeBytes { frame in
+                for link in memberLinks.values { link.connection.write(frame: frame) }
+            }
+        }
+        if includeSelf {
+            var delivery = DeliveryBatch()
+            deliver(Event(name: name, origin: id, kind: .broadcast(sequence: broadcastSequence), payload: ArraySlice(payload)),
+                    delivery: &delivery)
+            finishDelivery(delivery)
+        }
+    }
+
+    private func waitForWritableLinks() async {
+        for link in memberLinks.values where link.connection.isOverHighWaterMark {
+            // A link that closes meanwhile ends the wait; its member is handled by the close path.
+            try? await link.connection.waitUntilWritable()
+        }
+    }
+
+    // MARK: Receiving
+
+    /// Calls `handler` on the loop thread for every event named `name`, in order of arrival.
+    ///
+    /// Handlers must be quick and must not block; use `events(named:)` for work that awaits.
+    public func on(_ name: String, _ handler: @escaping @Sendable (Event) -> Void) {
+        handlers[name, default: []].append(handler)
+    }
+
+    /// Events named `name` (or every event, for `nil`) from now on, one element per event.
+    ///
+    /// The sequence buffers without bound while its consumer is slower than the senders; it ends when
+    /// the node stops.
+    public func events(named name: String? = nil) -> AsyncStream<Event> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Event.self)
+        guard state == .running || state == .starting else {
+            continuation.finish()
+            return stream
+        }
+        nextStreamID += 1
+        let streamID = nextStreamID
+        let key = name ?? ""
+        eventStreams[key, default: [:]][streamID] = continuation
+        continuation.onTermination = { [weak self] _ in
+            Task { await self?.removeEventStream(key: key, streamID) }
+        }
+        return stream
+    }
+
+    /// Events of type `T` from now on; payloads that do not decode as `T` are logged and skipped.
+    public func events<T: TypedEvent>(of type: T.Type) -> AsyncCompactMapSequence<AsyncStream<Event>, T> {
+        let logger = self.logger
+        return events(named: T.eventName).compactMap { event in
+            do {
+                return try event.decode(T.self)
+            } catch {
+                logger.warning("dropped a '\(T.eventName)' event from \(event.origin.short): \(error)")
+                return nil
+            }
+        }
+    }
+
+    /// Events in batches: one element per read from the network (or per local emit), holding every
+    /// event of that read whose name is in `names` (all events for `nil`). The cheapest way to
+    /// consume a high rate of events.
+    public func eventBatches(named names: Set<String>? = nil) -> AsyncStream<[Event]> {
+        let (stream, continuation) = AsyncStream.makeStream(of: [Event].self)
+        guard state == .running || state == .starting else {
+            continuation.finish()
+            return stream
+        }
+        nextStreamID += 1
+        let streamID = nextStreamID
+        batchStreams[streamID] = (names, continuation)
+        continuation.onTermination = { [weak self] _ in
+            Task { await self?.removeBatchStream(streamID) }
+        }
+        return stream
+    }
+
+    private func removeEventStream(key: String, _ streamID: UInt64) {
+        eventStreams[key]?.removeValue(forKey: streamID)
+        if eventStreams[key]?.isEmpty == true { eventStreams.removeValue(forKey: key) }
+    }
+
+    private func removeBatchStream(_ streamID: UInt64) {
+        batchStreams.removeValue(forKey: streamID)
+    }
+
+    func finishEventStreams() {
+        for streams in eventStreams.values {
+            for continuation in streams.values { continuation.finish() }
+        }
+        eventStreams = [:]
+        for (_, continuation) in batchStreams.values { continuation.finish() }
+        batchStreams = [:]
+    }
+
+    /// Whether anything on this node listens for events named `name`.
+    func hasListener(for name: String) -> Bool {
+        handlers[name] != nil || eventStreams[name] != nil || eventStreams[""] != nil
+            || batchStreams.values.contains { $0.names?.contains(name) ?? true }
+    }
+
+    func receivedBroadcast(
+        origin: NodeID, sequence: UInt64, name: String, payload: ArraySlice<UInt8>, delivery: inout DeliveryBatch
+    ) {
+        // FIFO per origin over one connection; the sequence check drops anything seen already.
+        if let last = lastSequence[origin], sequence <= last {
+            statistics.duplicatesDropped += 1
+            return
+        }
+        lastSequence[origin] = sequence
+        deliver(Event(name: name, origin: origin, kind: .broadcast(sequence: sequence), payload: payload), delivery: &delivery)
+    }
+
+    /// Hands `event` to the handlers and per-event streams now, and keeps it for the batch streams.
+    func deliver(_ event: Event, delivery: inout DeliveryBatch) {
+        statistics.eventsReceived += 1
+        if let list = handlers[event.name] {
+            for handler in list { handler(event) }
+        }
+        if let streams = eventStreams[event.name] {
+            for continuation in streams.values { continuation.yield(event) }
+        }
+        if let streams = eventStreams[""] {
+            for continuation in streams.values { continuation.yield(event) }
+        }
+        if !batchStreams.isEmpty { delivery.events.append(event) }
+    }
+
+    func finishDelivery(_ delivery: DeliveryBatch) {
+        guard !delivery.events.isEmpty else { return }
+        for (names, continuation) in batchStreams.values {
+            if let names {
+                let selected = delivery.events.filter { names.contains($0.name) }
+                if !selected.isEmpty { continuation.yield(selected) }
+            } else {
+                continuation.yield(delivery.events)
+            }
+        }
+    }
+
+    /// A tool asked this node to broadcast an event for it.
+    func receivedClientEmit(requestID: UInt64, name: String, payload: ArraySlice<UInt8>, on link: Link) {
+        do {
+            try checkRunning()
+            try checkSendable(name: name, payloadCount: payload.count)
+            writeBroadcast(name, payload, includeSelf: true)
+            send(.reply(requestID: requestID, status: ReplyStatus.ok.rawValue, payload: []), on: link)
+        } catch {
+            send(.reply(requestID: requestID, status: ReplyStatus.handlerFailed.rawValue,
+                        payload: ArraySlice(error.description.utf8)), on: link)
+        }
+    }
+}

@@ -1,0 +1,140 @@
+import DevtsRuntime
+import Logging
+
+/// A request waiting for its reply.
+struct PendingRequest {
+    let continuation: CheckedContinuation<[UInt8], any Error>
+    let target: NodeID
+    let name: String
+    let timer: LoopTimer
+}
+
+extension Node {
+    /// Sends a request to one member and waits for its reply.
+    ///
+    /// The target answers from a responder (`respond(to:_:)`) or with `reply(to:with:)` from a handler
+    /// or stream. A request to this node's own id is handled locally.
+    ///
+    /// - Parameters:
+    ///   - target: the member's id.
+    ///   - name: the request's name.
+    ///   - payload: its payload.
+    ///   - timeout: how long to wait; the configuration's `requestTimeout` when nil.
+    /// - Returns: the reply's payload.
+    /// - Throws: `NodeError` `.unknownMember`, `.memberUnavailable` (it left or failed meanwhile),
+    ///   `.requestTimedOut`, `.noHandler`, `.handlerFailed`, `.tooLarge`, `.shutDown`.
+    public func request(
+        _ target: NodeID, _ name: String, _ payload: some Collection<UInt8> & Sendable, timeout: Duration? = nil
+    ) async throws -> [UInt8] {
+        try checkRunning()
+        try checkSendable(name: name, payloadCount: payload.count)
+        let link = target == id ? nil : try memberLink(target)
+        nextRequestID += 1
+        let requestID = nextRequestID
+        let timeout = timeout ?? configuration.requestTimeout
+        return try await withCheckedThrowingContinuation { continuation in
+            let timer = loop.schedule(after: timeout) { [unowned self] in
+                self.assumeIsolated { node in
+                    node.complete(requestID, .failure(NodeError(
+                        .requestTimedOut, "request '\(name)' to \(target.short) got no reply within \(timeout)")))
+                }
+            }
+            pendingRequests[requestID] = PendingRequest(continuation: continuation, target: target, name: name, timer: timer)
+            statistics.messagesSent += 1
+            if let link {
+                send(.request(origin: id, requestID: requestID, name: name, payload: ArraySlice(payload)), on: link)
+            } else {
+                var delivery = DeliveryBatch()
+                receivedRequest(Event(name: name, origin: id, kind: .request(id: requestID), payload: ArraySlice(payload)),
+                                delivery: &delivery)
+                finishDelivery(delivery)
+            }
+        }
+    }
+
+    /// Sends a typed request and decodes a typed reply.
+    public func request<Request: TypedEvent, Reply: Decodable>(
+        _ target: NodeID, _ request: Request, replyType: Reply.Type, timeout: Duration? = nil
+    ) async throws -> Reply {
+        let bytes = try await self.request(target, Request.eventName, try BinaryEncoder().encode(request), timeout: timeout)
+        return try BinaryDecoder().decode(Reply.self, from: bytes)
+    }
+
+    /// Answers requests named `name` with `handler`'s result; a thrown error goes back to the requester
+    /// as `.handlerFailed` with its description. The handler runs in a task of its own, so it may await.
+    public func respond(to name: String, _ handler: @escaping @Sendable (Event) async throws -> [UInt8]) {
+        responders[name] = handler
+    }
+
+    /// Replies to a request received through a handler or an event stream.
+    ///
+    /// - Throws: `NodeError` `.invalidConfiguration` when `event` is not a request, `.memberUnavailable`
+    ///   when the requester is gone, `.tooLarge`.
+    public func reply(to event: Event, with payload: some Collection<UInt8> & Sendable) throws {
+        guard case .request(let requestID) = event.kind else {
+            throw NodeError(.invalidConfiguration, "event '\(event.name)' is not a request: there is nobody to reply to")
+        }
+        try checkSendable(name: "reply", payloadCount: payload.count)
+        try sendReply(requestID: requestID, status: .ok, payload: ArraySlice(payload), to: event.origin)
+    }
+
+    private func sendReply(requestID: UInt64, status: ReplyStatus, payload: ArraySlice<UInt8>, to origin: NodeID) throws {
+        if origin == id {
+            receivedReply(requestID: requestID, status: status.rawValue, payload: payload)
+            return
+        }
+        let link = try memberLink(origin)
+        send(.reply(requestID: requestID, status: status.rawValue, payload: payload), on: link)
+    }
+
+    func receivedRequest(_ event: Event, delivery: inout DeliveryBatch) {
+        guard case .request(let requestID) = event.kind else { return }
+        if let responder = responders[event.name] {
+            statistics.eventsReceived += 1
+            Task {
+                let status: ReplyStatus
+                let payload: [UInt8]
+                do {
+                    payload = try await responder(event)
+                    status = .ok
+                } catch {
+                    payload = Array("\(error)".utf8)
+                    status = .handlerFailed
+                }
+                try? self.sendReply(requestID: requestID, status: status, payload: ArraySlice(payload), to: event.origin)
+            }
+        } else if hasListener(for: event.name) {
+            deliver(event, delivery: &delivery)
+        } else {
+            try? sendReply(requestID: requestID, status: .noHandler,
+                           payload: ArraySlice("no handler for '\(event.name)' on \(name)".utf8), to: event.origin)
+        }
+    }
+
+    func receivedReply(requestID: UInt64, status: UInt8, payload: ArraySlice<UInt8>) {
+        guard let pending = pendingRequests[requestID] else { return }  // late reply after a timeout
+        let message = String(decoding: payload, as: UTF8.self)
+        switch ReplyStatus(rawValue: status) {
+        case .ok: complete(requestID, .success(Array(payload)))
+        case .noHandler: complete(requestID, .failure(NodeError(.noHandler, message)))
+        case .handlerFailed: complete(requestID, .failure(NodeError(.handlerFailed, "request '\(pending.name)' failed: \(message)")))
+        case nil: complete(requestID, .failure(NodeError(.handlerFailed, "reply with unknown status \(status)")))
+        }
+    }
+
+    func complete(_ requestID: UInt64, _ result: Result<[UInt8], any Error>) {
+        guard let pending = pendingRequests.removeValue(forKey: requestID) else { return }
+        pending.timer.close()
+        pending.continuation.resume(with: result)
+    }
+
+    func failRequests(to target: NodeID, _ error: NodeError) {
+        for (requestID, pending) in pendingRequests where pending.target == target {
+            complete(requestID, .failure(error))
+        }
+    }
+
+    func failAllRequests(_ error: NodeError) {
+        for requestID in Array(pendingRequests.keys) { complete(requestID, .failure(error)) }
+    }
+}

@@ -1,0 +1,163 @@
+import DevtsRuntime
+import Logging
+
+/// A member of a Devts cluster: it joins through any member's cluster port (or starts a new
+/// cluster), keeps the membership, and sends and receives named events.
+///
+/// ```swift
+/// let node = try await Node.start(NodeConfiguration(join: [try SocketAddress(parsing: "127.0.0.1:7946")]))
+/// await node.on("greeting") { event in print(event.text ?? "") }
+/// try await node.broadcast("greeting", Array("hello".utf8))
+/// try await node.shutdown()
+/// ```
+///
+/// Each node runs its own libuv event loop on a thread of its own; the actor is pinned to that
+/// loop, so its state is touched only there. Public methods are safe to call from anywhere. Handlers
+/// registered with `on(_:_:)` run on the loop thread, one at a time, in order of arrival: keep them
+/// short and never block in them. The `AsyncSequence`s (`events(named:)`, `membershipChanges()`) are
+/// for everything else.
+///
+/// Delivery: a broadcast reaches every live member once, in the order its origin sent it. An event in
+/// flight to a member that fails is lost for that member.
+public actor Node {
+    /// The loop the node runs on.
+    public nonisolated let loop: EventLoop
+    /// This node's id: random, new on every start.
+    public nonisolated let id: NodeID
+    /// The configuration the node was started with.
+    public nonisolated let configuration: NodeConfiguration
+    /// The node's name (the configured one, or `node-` and the short id).
+    public nonisolated let name: String
+    nonisolated let logger: Logger
+
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
+
+    enum State { case starting, running, stopping, stopped }
+    var state: State = .starting
+    var listener: TCPListener?
+    /// The address other nodes reach this one at (the cluster port), known once listening.
+    public internal(set) var address: SocketAddress
+    /// True when no join address answered and this node started a new cluster.
+    public internal(set) var bootstrapped = false
+    let incarnation: UInt64 = 0
+
+    // Connections and members.
+    var links: [UInt64: Link] = [:]
+    var memberLinks: [NodeID: Link] = [:]
+    var view: [NodeID: Cluster.Member] = [:]
+    var reconnecting: [NodeID: LoopTimer] = [:]
+    var expectedMembers: [NodeID: LoopTimer] = [:]
+    var changeStreams: [UInt64: AsyncStream<Cluster.MembershipChange>.Continuation] = [:]
+    var stopWaiters: [CheckedContinuation<Void, Never>] = []
+
+    // Events.
+    var writer = WireWriter(capacity: 64 * 1024)
+    var broadcastSequence: UInt64 = 0
+    var lastSequence: [NodeID: UInt64] = [:]
+    var handlers: [String: [@Sendable (Event) -> Void]] = [:]
+    var eventStreams: [String: [UInt64: AsyncStream<Event>.Continuation]] = [:]
+    var batchStreams: [UInt64: (names: Set<String>?, continuation: AsyncStream<[Event]>.Continuation)] = [:]
+    var nextStreamID: UInt64 = 0
+
+    // Requests.
+    var nextRequestID: UInt64 = 0
+    var pendingRequests: [UInt64: PendingRequest] = [:]
+    var responders: [String: @Sendable (Event) async throws -> [UInt8]] = [:]
+
+    /// Counters since the node started.
+    public internal(set) var statistics = Statistics()
+
+    /// Counters of a node's traffic and trouble.
+    public struct Statistics: Sendable {
+        /// Broadcasts this node originated (each counted once, however many members got it).
+        public var eventsBroadcast = 0
+        /// Direct events and requests this node sent.
+        public var messagesSent = 0
+        /// Events (broadcast and direct) delivered to this node's handlers and streams.
+        public var eventsReceived = 0
+        /// Broadcasts dropped because they had been delivered already.
+        public var duplicatesDropped = 0
+        /// Frames that did not follow the protocol; each closed its connection.
+        public var framesRejected = 0
+        /// Handshakes refused (other cluster, version, duplicate id).
+        public var handshakesRejected = 0
+    }
+
+    init(loop: EventLoop, configuration: NodeConfiguration) {
+        self.loop = loop
+        self.configuration = configuration
+        let id = NodeID.random()
+        self.id = id
+        self.name = configuration.name.isEmpty ? "node-\(id.short)" : configuration.name
+        var logger = configuration.logger
+        logger[metadataKey: "node"] = "\(self.name)"
+        self.logger = logger
+        self.address = configuration.advertise ?? configuration.listen
+    }
+
+    /// Starts a node: listens on its cluster port, then joins through the first configured cluster
+    /// address that answers, or starts a new cluster when none does.
+    ///
+    /// - Parameter configuration: where to listen, whom to join, and limits.
+    /// - Returns: the running node.
+    /// - Throws: `NodeError` with code `.invalidConfiguration`, `.listenFailed`, or `.joinFailed`
+    ///   (when `requireJoin` is set and no cluster address answered).
+    public static func start(_ configuration: NodeConfiguration) async throws -> Node {
+        try configuration.validate()
+        let loop = try EventLoop(name: "devts-node")
+        let node = Node(loop: loop, configuration: configuration)
+        do {
+            try await node.startUp()
+        } catch {
+            await node.stop(announce: false)
+            try? await loop.shutdown()
+            throw error
+        }
+        return node
+    }
+
+    /// This node as a member.
+    public nonisolated var info: Cluster.Member {
+        get async { await selfMember }
+    }
+
+    var selfMember: Cluster.Member {
+        Cluster.Member(id: id, name: name, address: address.description, status: .alive)
+    }
+
+    var selfInfo: NodeInfo {
+        NodeInfo(id: id, incarnation: incarnation, name: name, address: address.description)
+    }
+
+    /// The members this node knows, itself included, sorted by name then id.
+    public var members: [Cluster.Member] {
+        ([selfMember] + view.values).sorted { ($0.name, $0.id) < ($1.name, $1.id) }
+    }
+
+    /// The member with `id`, if this node knows it (itself included).
+    public func member(_ id: NodeID) -> Cluster.Member? {
+        id == self.id ? selfMember : view[id]
+    }
+
+    /// Leaves the cluster gracefully and stops: the others are told and report this node *left* at
+    /// once; frames already queued are delivered first; pending requests fail with `.shutDown`; then
+    /// the loop closes every handle and stops. Calling it again does nothing.
+    ///
+    /// - Throws: `EventLoopError.loopCloseFailed` if a handle was left open (a bug worth reporting).
+    public nonisolated func shutdown() async throws {
+        await stop(announce: true)
+        try await loop.shutdown()
+    }
+
+    /// Stops without telling the others, as a crash would: they will see this node *fail*. For tests
+    /// of failure handling; applications call `shutdown()`.
+    public nonisolated func terminate() async throws {
+        await stop(announce: false)
+        try await loop.shutdown()
+    }
+
+    /// Throws `.shutDown` unless the node is running.
+    func checkRunning() throws(NodeError) {
+        guard state == .running else { throw NodeError(.shutDown, "node \(name) is not running (\(state))") }
+    }
+}
