@@ -141,12 +141,12 @@ extension Node {
                 Task {
                     do {
                         let link = try await node.dial(remoteAddress, role: .member, timeout: node.configuration.joinTimeout)
-                        if link.remote?.id != remote.id {
+                        if link.remote?.id != remote.id && node.state == .running {
                             // Another node took that address: ours is gone for good.
                             node.memberFailed(remote.id)
                         }
                     } catch {
-                        if node.memberLinks[remote.id] == nil {
+                        if node.state == .running && node.memberLinks[remote.id] == nil {
                             node.reconnect(remote, attemptsLeft: attemptsLeft - 1)
                         }
                     }
