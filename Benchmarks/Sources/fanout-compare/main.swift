@@ -5,7 +5,8 @@
 //
 // --frames is the number of frames delivered per run, across all receivers. The two harnesses
 // alternate run by run, so a noisy neighbour hurts both alike. Allocations are counted by
-// CAllocCounter (every malloc in the process, whichever thread) around each run.
+// CAllocCounter (every malloc in the process, whichever thread) around each run; CPU time
+// (user + system, getrusage) per frame is the steadier figure when the machine is busy.
 
 import CAllocCounter
 import FanoutKit
@@ -56,15 +57,31 @@ func usage(_ problem: String?) -> Never {
 struct Sample {
     var framesPerSecond: Double
     var allocationsPerFrame: Double
+    /// CPU time (user + system, all threads of the process) per frame: less sensitive than the
+    /// rate to other work on the machine.
+    var cpuNanosecondsPerFrame: Double
+}
+
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) * 1e-6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 func measure(_ harness: any FanoutHarness, framesPerReceiver: Int) async throws -> Sample {
     let before = alloc_counter_count()
+    let cpuBefore = processCPUSeconds()
     let elapsed = try await harness.run(framesPerReceiver: framesPerReceiver)
+    let cpu = processCPUSeconds() - cpuBefore
     let allocations = alloc_counter_count() - before
     let frames = Double(framesPerReceiver * harness.receivers)
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-    return Sample(framesPerSecond: frames / seconds, allocationsPerFrame: Double(allocations) / frames)
+    return Sample(
+        framesPerSecond: frames / seconds,
+        allocationsPerFrame: Double(allocations) / frames,
+        cpuNanosecondsPerFrame: cpu * 1e9 / frames
+    )
 }
 
 func median(_ values: [Double]) -> Double {
@@ -138,20 +155,26 @@ for size in options.sizes {
     }
     var rate: [String: Double] = [:]
     var allocations: [String: Double] = [:]
+    var cpu: [String: Double] = [:]
     for (index, harness) in harnesses.enumerated() {
         let key = harness is CFanoutHarness ? "c" : "swift"
         rate[key] = median(samples[index].map(\.framesPerSecond))
         allocations[key] = median(samples[index].map(\.allocationsPerFrame))
+        cpu[key] = median(samples[index].map(\.cpuNanosecondsPerFrame))
     }
     let ratio = rate["swift"].flatMap { swift in rate["c"].map { swift / $0 } }
     rows.append([
         sizeName(size), rate["c"].map(formatRate) ?? "-", rate["swift"].map(formatRate) ?? "-",
         ratio.map { formatFixed($0, 2) } ?? "-",
         allocations["c"].map { formatFixed($0, 4) } ?? "-", allocations["swift"].map { formatFixed($0, 4) } ?? "-",
+        cpu["c"].map { formatFixed($0, 1) } ?? "-", cpu["swift"].map { formatFixed($0, 1) } ?? "-",
     ])
 }
 
-let header = ["frame", "C frames/s", "Swift frames/s", "Swift/C", "C allocs/frame", "Swift allocs/frame"]
+let header = [
+    "frame", "C frames/s", "Swift frames/s", "Swift/C", "C allocs/frame", "Swift allocs/frame",
+    "C CPU ns/frame", "Swift CPU ns/frame",
+]
 let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max()! }
 for row in [header] + rows {
     print(row.indices.map { pad(row[$0], widths[$0]) }.joined(separator: "  "))
