@@ -141,11 +141,15 @@ public final class TCPConnection: @unchecked Sendable, LoopResource {
     /// Connects to `address`; `completion` runs on the loop thread with the open connection or the
     /// error. Loop thread only.
     ///
+    /// - Parameter timeout: gives up after this long with `UVError.timedOut` (an address that drops
+    ///   packets would otherwise take the kernel's connect timeout, minutes). Nil waits for the kernel.
+    ///
     /// libuv: `uv_tcp_connect`.
     public static func connect(
         on loop: EventLoop,
         to address: SocketAddress,
         maxFrameSize: Int = 16 * 1024 * 1024,
+        timeout: Duration? = nil,
         completion: @escaping (Result<TCPConnection, UVError>) -> Void
     ) {
         let connection: TCPConnection
@@ -165,20 +169,33 @@ public final class TCPConnection: @unchecked Sendable, LoopResource {
             request.deallocate()
             connection.close()
             completion(.failure(UVError(code: rc, operation: "connect to \(address)")))
+            return
+        }
+        if let timeout {
+            // Closing the handle makes libuv call onConnect with UV_ECANCELED, which reports the timeout.
+            context.timer = loop.schedule(after: timeout) { [unowned context] in
+                context.timer = nil
+                context.timedOut = true
+                connection.close(reason: .error(UVError(code: UV_ETIMEDOUT.rawValue, operation: "connect to \(address)")))
+            }
         }
     }
 
     /// Connects to `address` from any context and returns the open connection.
     ///
-    /// - Throws: `UVError` (e.g. `.connectionRefused`) when the connection cannot be made.
+    /// - Throws: `UVError` (e.g. `.connectionRefused`, or `.timedOut` after `timeout`) when the
+    ///   connection cannot be made.
     public static func connect(
         on loop: EventLoop,
         to address: SocketAddress,
-        maxFrameSize: Int = 16 * 1024 * 1024
+        maxFrameSize: Int = 16 * 1024 * 1024,
+        timeout: Duration? = nil
     ) async throws -> TCPConnection {
         try await withCheckedThrowingContinuation { (cont: CheckedContinuation<TCPConnection, any Error>) in
             let accepted = loop.execute {
-                connect(on: loop, to: address, maxFrameSize: maxFrameSize) { cont.resume(with: $0.mapError { $0 }) }
+                connect(on: loop, to: address, maxFrameSize: maxFrameSize, timeout: timeout) {
+                    cont.resume(with: $0.mapError { $0 })
+                }
             }
             if !accepted { cont.resume(throwing: EventLoopError.shutDown(loop.name)) }
         }
@@ -227,6 +244,8 @@ private final class ConnectContext {
     let connection: TCPConnection
     let address: SocketAddress
     let completion: (Result<TCPConnection, UVError>) -> Void
+    var timer: LoopTimer?
+    var timedOut = false
     init(connection: TCPConnection, address: SocketAddress, completion: @escaping (Result<TCPConnection, UVError>) -> Void) {
         self.connection = connection
         self.address = address
@@ -237,7 +256,11 @@ private final class ConnectContext {
 private func onConnect(_ request: UnsafeMutablePointer<uv_connect_t>?, _ status: Int32) {
     let context = Unmanaged<ConnectContext>.fromOpaque(request!.pointee.data).takeRetainedValue()
     request!.deallocate()
-    if status < 0 {
+    context.timer?.close()
+    context.timer = nil
+    if context.timedOut {
+        context.completion(.failure(UVError(code: UV_ETIMEDOUT.rawValue, operation: "connect to \(context.address)")))
+    } else if status < 0 {
         context.connection.close(reason: .error(UVError(code: status, operation: "connect to \(context.address)")))
         context.completion(.failure(UVError(code: status, operation: "connect to \(context.address)")))
     } else if context.connection.closeReason != nil {

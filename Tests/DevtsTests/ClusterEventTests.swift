@@ -2,7 +2,7 @@ import Devts
 import DevtsRuntime
 import Testing
 
-struct Tick: TypedEvent, Equatable {
+struct PriceTick: TypedEvent, Equatable {
     static let eventName = "tick"
     var counter: UInt64
     var symbol: String
@@ -121,11 +121,11 @@ struct ClusterEventTests {
         let nodes = try await startCluster(2)
         let (a, b) = (nodes[0], nodes[1])
         #expect(await waitUntil { await b.members.count == 2 })
-        let ticks = await b.events(of: Tick.self)
+        let ticks = await b.events(of: PriceTick.self)
         let batches = await b.eventBatches(named: ["tick"])
-        let sent = (0..<100).map { Tick(counter: UInt64($0), symbol: "ACME", price: Double($0) / 4) }
+        let sent = (0..<100).map { PriceTick(counter: UInt64($0), symbol: "ACME", price: Double($0) / 4) }
         for tick in sent { try await a.broadcast(tick) }
-        var got: [Tick] = []
+        var got: [PriceTick] = []
         for await tick in ticks {
             got.append(tick)
             if got.count == sent.count { break }

@@ -46,7 +46,7 @@ struct WireMessageTests {
 
     @Test("random bytes and bit flips decode or fail cleanly")
     func fuzz() {
-        var rng = SplitMix64(seed: 0xDE57)
+        var rng = WireFuzzRNG(seed: 0xDE57)
         var decodedCount = 0
         for round in 0..<20_000 {
             var bytes: [UInt8]
@@ -114,7 +114,7 @@ struct WireMessageTests {
 }
 
 /// A small seeded generator so fuzz failures reproduce.
-struct SplitMix64: RandomNumberGenerator {
+struct WireFuzzRNG: RandomNumberGenerator {
     var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {

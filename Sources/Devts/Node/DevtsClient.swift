@@ -81,7 +81,7 @@ private actor ClientSession {
     }
 
     func open(_ address: SocketAddress, cluster: String) async throws {
-        let connection = try await TCPConnection.connect(on: loop, to: address)
+        let connection = try await TCPConnection.connect(on: loop, to: address, timeout: timeout)
         self.connection = connection
         connection.startReading(
             onFrames: { [unowned self] batch in self.assumeIsolated { $0.received(batch) } },

@@ -54,7 +54,7 @@ extension Node {
     /// - Throws: `NodeError` (`.rejected`, `.memberUnavailable`) or the connection's error.
     func dial(_ address: SocketAddress, role: ConnectionRole, timeout: Duration) async throws -> Link {
         let connection = try await TCPConnection.connect(
-            on: loop, to: address, maxFrameSize: configuration.maxFrameSize)
+            on: loop, to: address, maxFrameSize: configuration.maxFrameSize, timeout: timeout)
         guard state == .running || state == .starting else {
             connection.close()
             throw NodeError(.shutDown, "node \(name) stopped while connecting to \(address)")

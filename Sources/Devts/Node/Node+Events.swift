@@ -200,10 +200,11 @@ extension Node {
         batchStreams = [:]
     }
 
-    /// Whether anything on this node listens for events named `name`.
-    func hasListener(for name: String) -> Bool {
-        handlers[name] != nil || eventStreams[name] != nil || eventStreams[""] != nil
-            || batchStreams.values.contains { $0.names?.contains(name) ?? true }
+    /// Whether a handler or stream on this node asked for events named `name` by that name. Streams
+    /// of every event do not count: they watch, and are not expected to answer requests.
+    func hasNamedListener(for name: String) -> Bool {
+        handlers[name] != nil || eventStreams[name] != nil
+            || batchStreams.values.contains { $0.names?.contains(name) ?? false }
     }
 
     func receivedBroadcast(

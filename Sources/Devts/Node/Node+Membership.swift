@@ -2,9 +2,9 @@ import DevtsRuntime
 import Logging
 
 extension Node {
-    /// Listens, then joins through the first cluster address that answers, or starts a new cluster.
+    /// Joins through the first cluster address that answers, or starts a new cluster. The node
+    /// listens already.
     func startUp() async throws {
-        try listen()
         var failures: [String] = []
         for seed in configuration.join where seed != address && seed != listener?.address {
             do {

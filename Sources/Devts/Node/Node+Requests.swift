@@ -12,8 +12,9 @@ struct PendingRequest {
 extension Node {
     /// Sends a request to one member and waits for its reply.
     ///
-    /// The target answers from a responder (`respond(to:_:)`) or with `reply(to:with:)` from a handler
-    /// or stream. A request to this node's own id is handled locally.
+    /// The target answers from a responder (`respond(to:_:)`), or with `reply(to:with:)` from a handler
+    /// or stream registered for that name; a target with neither answers `.noHandler` at once. A
+    /// request to this node's own id is handled locally.
     ///
     /// - Parameters:
     ///   - target: the member's id.
@@ -78,6 +79,18 @@ extension Node {
         try sendReply(requestID: requestID, status: .ok, payload: ArraySlice(payload), to: event.origin)
     }
 
+    /// Answers a request received through a handler or an event stream with an error: the requester's
+    /// `request` throws `NodeError` `.handlerFailed` with `message`.
+    ///
+    /// - Throws: as `reply(to:with:)`.
+    public func reply(to event: Event, failure message: String) throws {
+        guard case .request(let requestID) = event.kind else {
+            throw NodeError(.invalidConfiguration, "event '\(event.name)' is not a request: there is nobody to reply to")
+        }
+        try checkSendable(name: "reply", payloadCount: message.utf8.count)
+        try sendReply(requestID: requestID, status: .handlerFailed, payload: ArraySlice(message.utf8), to: event.origin)
+    }
+
     private func sendReply(requestID: UInt64, status: ReplyStatus, payload: ArraySlice<UInt8>, to origin: NodeID) throws {
         if origin == id {
             receivedReply(requestID: requestID, status: status.rawValue, payload: payload)
@@ -103,7 +116,7 @@ extension Node {
                 }
                 try? self.sendReply(requestID: requestID, status: status, payload: ArraySlice(payload), to: event.origin)
             }
-        } else if hasListener(for: event.name) {
+        } else if hasNamedListener(for: event.name) {
             deliver(event, delivery: &delivery)
         } else {
             try? sendReply(requestID: requestID, status: .noHandler,

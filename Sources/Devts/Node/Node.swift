@@ -98,15 +98,24 @@ public actor Node {
     /// Starts a node: listens on its cluster port, then joins through the first configured cluster
     /// address that answers, or starts a new cluster when none does.
     ///
-    /// - Parameter configuration: where to listen, whom to join, and limits.
+    /// - Parameters:
+    ///   - configuration: where to listen, whom to join, and limits.
+    ///   - setup: runs once the node listens and before it joins: the place to register handlers,
+    ///     responders and streams (`membershipChanges()`, `events(named:)`) so that nothing that
+    ///     arrives during the join is missed. Its error stops the start.
     /// - Returns: the running node.
     /// - Throws: `NodeError` with code `.invalidConfiguration`, `.listenFailed`, or `.joinFailed`
-    ///   (when `requireJoin` is set and no cluster address answered).
-    public static func start(_ configuration: NodeConfiguration) async throws -> Node {
+    ///   (when `requireJoin` is set and no cluster address answered), or what `setup` throws.
+    public static func start(
+        _ configuration: NodeConfiguration,
+        setup: @Sendable (Node) async throws -> Void = { _ in }
+    ) async throws -> Node {
         try configuration.validate()
         let loop = try EventLoop(name: "devts-node")
         let node = Node(loop: loop, configuration: configuration)
         do {
+            try await node.listen()
+            try await setup(node)
             try await node.startUp()
         } catch {
             await node.stop(announce: false)
