@@ -118,9 +118,16 @@ struct NodeCommand: AsyncParsableCommand {
             listen: try listen ?? SocketAddress(parsing: Self.defaultListen), advertise: advertise, join: join,
             cluster: cluster, name: name, requireJoin: requireJoin, logger: logOptions.makeLogger())
 
+        // Subscribed before the join, so that nothing arriving during it is missed; printed after the
+        // started line.
+        let subscriptions = Subscriptions()
         let node: Node
         do {
-            node = try await Node.start(configuration)
+            node = try await Node.start(configuration) { node in
+                await subscriptions.set(
+                    events: node.events(named: nil), changes: node.membershipChanges())
+                await node.respond(to: "echo") { $0.bytes }
+            }
         } catch {
             let message = "could not start the node: \(error)"
             if json { output.error(message) }
@@ -129,9 +136,7 @@ struct NodeCommand: AsyncParsableCommand {
         }
 
         control.started()
-        let events = await node.events(named: nil)
-        let changes = await node.membershipChanges()
-        await node.respond(to: "echo") { $0.bytes }
+        let (events, changes) = subscriptions.get()
         output.started(await node.info, bootstrapped: await node.bootstrapped, cluster: cluster)
 
         let eventPrinter = Task {
@@ -185,6 +190,24 @@ struct NodeCommand: AsyncParsableCommand {
         await session.finishRequests()
         output.note("left the cluster")
         if failed { throw ExitCode.failure }
+    }
+}
+
+/// The node's streams, made in `Node.start`'s setup closure and handed back to `run`.
+final class Subscriptions: @unchecked Sendable {
+    private let lock = NSLock()
+    private var events: AsyncStream<Event>?
+    private var changes: AsyncStream<Cluster.MembershipChange>?
+
+    func set(events: AsyncStream<Event>, changes: AsyncStream<Cluster.MembershipChange>) {
+        lock.withLock {
+            self.events = events
+            self.changes = changes
+        }
+    }
+
+    func get() -> (AsyncStream<Event>, AsyncStream<Cluster.MembershipChange>) {
+        lock.withLock { (events!, changes!) }
     }
 }
 
