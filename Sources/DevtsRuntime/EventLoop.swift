@@ -18,7 +18,8 @@ public final class EventLoop: @unchecked Sendable {
     let uvLoop: UnsafeMutablePointer<uv_loop_t>
     private let wakeup: UnsafeMutablePointer<uv_async_t>
     private let endOfPass: UnsafeMutablePointer<uv_check_t>
-    private var thread: pthread_t = pthread_t()
+    // Written once before the thread starts, then only read: no exclusivity checks needed.
+    @exclusivity(unchecked) private var thread: pthread_t = pthread_t()
 
     // Guarded by `lock`.
     private let lock = Lock()
@@ -128,13 +129,15 @@ public final class EventLoop: @unchecked Sendable {
 
     @discardableResult
     func enqueueJob(_ job: LoopJob) -> Bool {
-        let (accepted, wake) = lock.withLock { () -> (Bool, Bool) in
-            guard acceptingJobs else { return (false, false) }
+        // The wakeup is signalled under the lock: signalled after unlocking, it could race with
+        // `closeEverything` closing the handle and the loop closing its eventfd, and libuv aborts (or
+        // writes to a reused descriptor). `uv_async_send` is cheap once the wakeup is pending.
+        lock.withLock { () -> Bool in
+            guard acceptingJobs else { return false }
             pendingJobs.append(job)
-            return (true, !wakeupClosed)
+            if !wakeupClosed { uv_async_send(wakeup) }
+            return true
         }
-        if wake { uv_async_send(wakeup) }
-        return accepted
     }
 
     private func drainJobs() {
@@ -237,6 +240,7 @@ public final class EventLoop: @unchecked Sendable {
                     state = .closing
                     shutdownWaiters.append(cont)
                     pendingJobs.append(.closure { [unowned self] in self.closeEverything() })
+                    uv_async_send(wakeup)  // under the lock, as in `enqueueJob`
                     return .start
                 case .closing:
                     shutdownWaiters.append(cont)
@@ -246,8 +250,7 @@ public final class EventLoop: @unchecked Sendable {
                 }
             }
             switch action {
-            case .start: uv_async_send(wakeup)
-            case .wait: break
+            case .start, .wait: break
             case .done(let rc): cont.resume(with: rc == 0 ? .success(()) : .failure(EventLoopError.loopCloseFailed(rc)))
             }
         }

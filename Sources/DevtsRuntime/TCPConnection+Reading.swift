@@ -91,15 +91,21 @@ extension TCPConnection {
         let base = readBuffer!
         var offset = readStart
         var frames = 0
+        var tooLarge: Int?
         while readEnd - offset >= FrameLength.size {
             let length = Int(FrameLength.read(base + offset))
             if length > maxFrameSize {
-                close(reason: .frameTooLarge(length: length, maximum: maxFrameSize))
-                return
+                tooLarge = length
+                break
             }
             guard readEnd - offset - FrameLength.size >= length else { break }
             offset += FrameLength.size + length
             frames += 1
+        }
+        // The whole frames before an oversized header are delivered first, so that what the reader
+        // gets does not depend on how TCP split the stream into reads.
+        defer {
+            if let tooLarge { close(reason: .frameTooLarge(length: tooLarge, maximum: maxFrameSize)) }
         }
         guard frames > 0 else { return }
         let start = readStart

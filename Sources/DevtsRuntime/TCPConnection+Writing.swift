@@ -111,7 +111,7 @@ extension TCPConnection {
         let capacity = batchCapacity
         batch = nil
         batchLength = 0
-        let request = UnsafeMutablePointer<PendingWrite>.allocate(capacity: 1)
+        let request = loop.bufferPool.takeRequest()
         request.initialize(to: PendingWrite(request: uv_write_t(), buffer: buffer, capacity: capacity, length: length))
         request.pointee.request.data = Unmanaged.passUnretained(self).toOpaque()
         var descriptor = uv_buf_init(buffer.assumingMemoryBound(to: CChar.self), UInt32(length))
@@ -122,7 +122,7 @@ extension TCPConnection {
         }
         if rc < 0 {
             request.deinitialize(count: 1)
-            request.deallocate()
+            loop.bufferPool.giveRequest(request)
             loop.bufferPool.give(buffer, capacity: capacity)
             queuedBytes -= length
             close(reason: .error(UVError(code: rc, operation: "write")))
@@ -160,7 +160,7 @@ private func onWrite(_ request: UnsafeMutablePointer<uv_write_t>?, _ status: Int
     let connection = TCPConnection.from(request!.pointee.data)
     let (buffer, capacity, length) = (pending.pointee.buffer, pending.pointee.capacity, pending.pointee.length)
     pending.deinitialize(count: 1)
-    pending.deallocate()
+    connection.loop.bufferPool.giveRequest(pending)
     connection.loop.bufferPool.give(buffer, capacity: capacity)
     connection.didWrite(length, status: status)
 }

@@ -43,42 +43,44 @@ public final class TCPConnection: @unchecked Sendable, LoopResource {
     public let id: UInt64
     /// The largest frame body accepted from the peer, in bytes.
     public let maxFrameSize: Int
+    // The state below is confined to the loop thread (checked by `preconditionInLoop`), so Swift's
+    // dynamic exclusivity checks are pure cost here: they were half the instructions per frame.
     /// Above this many queued bytes, writers should wait (`waitUntilWritable()`).
-    public var highWaterMark: Int = 8 * 1024 * 1024
+    @exclusivity(unchecked) public var highWaterMark: Int = 8 * 1024 * 1024
     /// Waiting writers resume when the queue drains to this many bytes.
-    public var lowWaterMark: Int = 2 * 1024 * 1024
+    @exclusivity(unchecked) public var lowWaterMark: Int = 2 * 1024 * 1024
 
     let handle: UnsafeMutablePointer<uv_tcp_t>
     var stream: UnsafeMutablePointer<uv_stream_t> { clibuv_tcp_as_stream(handle) }
     /// Why the connection closed; nil while it is open.
-    public internal(set) var closeReason: CloseReason?
+    @exclusivity(unchecked) public internal(set) var closeReason: CloseReason?
     /// True until `close()` or an error closes the connection.
     public var isOpen: Bool { closeReason == nil }
     /// Set by libuv's close callback; only then may the handle's memory be freed.
-    var handleClosed = false
+    @exclusivity(unchecked) var handleClosed = false
 
     // Reading state.
-    var onFrames: ((FrameBatch) -> Void)?
-    var onClose: ((CloseReason) -> Void)?
-    var readBuffer: UnsafeMutableRawPointer?
-    var readCapacity = 0
-    var readStart = 0
-    var readEnd = 0
+    @exclusivity(unchecked) var onFrames: ((FrameBatch) -> Void)?
+    @exclusivity(unchecked) var onClose: ((CloseReason) -> Void)?
+    @exclusivity(unchecked) var readBuffer: UnsafeMutableRawPointer?
+    @exclusivity(unchecked) var readCapacity = 0
+    @exclusivity(unchecked) var readStart = 0
+    @exclusivity(unchecked) var readEnd = 0
 
     // Writing state.
-    var batch: UnsafeMutableRawPointer?
-    var batchCapacity = 0
-    var batchLength = 0
-    var flushScheduled = false
+    @exclusivity(unchecked) var batch: UnsafeMutableRawPointer?
+    @exclusivity(unchecked) var batchCapacity = 0
+    @exclusivity(unchecked) var batchLength = 0
+    @exclusivity(unchecked) var flushScheduled = false
     /// Bytes queued or in flight: written by `write(frame:)` and not yet confirmed by libuv.
-    public internal(set) var queuedBytes = 0
-    var writableWaiters: [CheckedContinuation<Void, any Error>] = []
+    @exclusivity(unchecked) public internal(set) var queuedBytes = 0
+    @exclusivity(unchecked) var writableWaiters: [CheckedContinuation<Void, any Error>] = []
     /// Set by `closeWhenFlushed()`: close once every queued byte has been written.
-    var closeWhenDrained = false
+    @exclusivity(unchecked) var closeWhenDrained = false
     /// Frames written since the connection opened.
-    public internal(set) var framesWritten = 0
+    @exclusivity(unchecked) public internal(set) var framesWritten = 0
     /// Frames received since the connection opened.
-    public internal(set) var framesRead = 0
+    @exclusivity(unchecked) public internal(set) var framesRead = 0
 
     nonisolated(unsafe) private static var nextID: UInt64 = 0
     private static let idLock = Lock()

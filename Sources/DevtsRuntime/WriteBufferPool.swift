@@ -1,10 +1,12 @@
-/// Reuses the fixed-size buffers that outgoing frames are batched into, so that steady writing does
-/// not allocate. Confined to its loop's thread.
+/// Reuses the fixed-size buffers that outgoing frames are batched into, and the write requests that
+/// carry them, so that steady writing does not allocate. Confined to its loop's thread.
 final class WriteBufferPool {
     /// The size of a pooled buffer: writes are batched up to about this many bytes.
     static let bufferSize = 64 * 1024
-    private static let maxSpare = 256
+    /// Four connections at an 8 MiB high-water mark hold 512 buffers: keep that many and more.
+    private static let maxSpare = 1024
     private var spare: [UnsafeMutableRawPointer] = []
+    private var spareRequests: [UnsafeMutablePointer<PendingWrite>] = []
 
     /// A buffer of at least `minimumCapacity` bytes, and its capacity.
     func take(minimumCapacity: Int) -> (UnsafeMutableRawPointer, Int) {
@@ -24,7 +26,22 @@ final class WriteBufferPool {
         }
     }
 
+    /// Memory for one write request (uninitialized).
+    func takeRequest() -> UnsafeMutablePointer<PendingWrite> {
+        spareRequests.popLast() ?? .allocate(capacity: 1)
+    }
+
+    /// Gives back a write request's memory (already deinitialized).
+    func giveRequest(_ request: UnsafeMutablePointer<PendingWrite>) {
+        if spareRequests.count < Self.maxSpare {
+            spareRequests.append(request)
+        } else {
+            request.deallocate()
+        }
+    }
+
     deinit {
         for buffer in spare { buffer.deallocate() }
+        for request in spareRequests { request.deallocate() }
     }
 }
