@@ -16,6 +16,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [
         .package(path: "../"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
@@ -32,6 +33,8 @@ let package = Package(
             dependencies: [
                 "CFanout",
                 .product(name: "DevtsRuntime", package: devts),
+                .product(name: "Devts", package: devts),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(

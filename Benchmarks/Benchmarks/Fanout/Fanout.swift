@@ -1,5 +1,6 @@
 // Fan-out throughput: one sender, four receivers, over TCP on 127.0.0.1, for the C reference
-// (libuv directly) and for DevtsRuntime, with 64-byte and 1 KiB frames.
+// (libuv directly), for DevtsRuntime, and for the cluster layer (one Node broadcasting named events
+// to four other Nodes, "Cluster"), with 64-byte and 1 KiB frames or payloads.
 //
 // One iteration delivers 1,000,000 frames (250,000 to each receiver), so:
 //   - "Frames/s" (custom metric) is the delivery rate across all receivers, and
@@ -61,6 +62,9 @@ let benchmarks: @Sendable () -> Void = {
         }
         fanoutBenchmark("Swift", frameSize: frameSize) {
             try await SwiftFanoutHarness.start(receivers: receivers, frameSize: frameSize)
+        }
+        fanoutBenchmark("Cluster", frameSize: frameSize) {
+            try await ClusterFanoutHarness.start(receivers: receivers, frameSize: frameSize)
         }
     }
 }

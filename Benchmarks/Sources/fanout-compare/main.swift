@@ -1,5 +1,6 @@
-// fanout-compare: the C reference fan-out and the DevtsRuntime one, run back to back in one
-// process, with medians in a table and the Swift/C ratio.
+// fanout-compare: the C reference fan-out, the DevtsRuntime one, and the cluster layer's
+// (Node.broadcast between five nodes), run back to back in one process, with medians in a table
+// and the Swift/C ratio.
 //
 //   swift run -c release fanout-compare [--runs 7] [--frames 1000000] [--receivers 4] [--sizes 64,1024]
 //
@@ -20,7 +21,7 @@ struct Options {
     var frames = 1_000_000
     var receivers = 4
     var sizes = [64, 1024]
-    /// Run only "c" or "swift" (for profiling one side).
+    /// Run only "c", "swift" or "cluster" (for profiling one side).
     var only: String?
 
     init(_ arguments: [String]) {
@@ -41,7 +42,7 @@ struct Options {
             }
         }
         if runs < 1 || frames < receivers || receivers < 1 || sizes.isEmpty || sizes.contains(where: { $0 < 1 || $0 > 65532 })
-            || !(only == nil || only == "c" || only == "swift")
+            || !(only == nil || only == "c" || only == "swift" || only == "cluster")
         {
             usage("invalid arguments")
         }
@@ -50,7 +51,7 @@ struct Options {
 
 func usage(_ problem: String?) -> Never {
     if let problem { print("fanout-compare: \(problem)") }
-    print("usage: fanout-compare [--runs N] [--frames FRAMES_PER_RUN] [--receivers N] [--sizes 64,1024] [--only c|swift]")
+    print("usage: fanout-compare [--runs N] [--frames FRAMES_PER_RUN] [--receivers N] [--sizes 64,1024] [--only c|swift|cluster]")
     exit(problem == nil ? 0 : 2)
 }
 
@@ -121,6 +122,10 @@ if alloc_counter_active() == 0 {
     print("fanout-compare: warning: the allocation counter is not active; allocations read as 0")
 }
 print(
+    "Cluster: Node.broadcast(_:payloads:) from 1 node to \(options.receivers) others in this process (one loop each), "
+        + "events of the same size, counted by an on(_:_:) handler on each receiver."
+)
+print(
     "Fan-out: 1 sender -> \(options.receivers) receivers over TCP 127.0.0.1, sender and receivers on "
         + "one loop thread each, 64 KiB batches; \(framesPerReceiver * options.receivers) frames per run, "
         + "median of \(options.runs) runs (after 1 warm-up run)."
@@ -130,11 +135,14 @@ var rows: [[String]] = []
 var failed = false
 for size in options.sizes {
     var harnesses: [any FanoutHarness] = []
-    if options.only != "swift" {
+    if options.only == nil || options.only == "c" {
         harnesses.append(try CFanoutHarness.start(receivers: options.receivers, frameSize: size))
     }
-    if options.only != "c" {
+    if options.only == nil || options.only == "swift" {
         harnesses.append(try await SwiftFanoutHarness.start(receivers: options.receivers, frameSize: size))
+    }
+    if options.only == nil || options.only == "cluster" {
+        harnesses.append(try await ClusterFanoutHarness.start(receivers: options.receivers, frameSize: size))
     }
     var samples = [[Sample]](repeating: [], count: harnesses.count)
     for run in 0...options.runs {
@@ -157,7 +165,7 @@ for size in options.sizes {
     var allocations: [String: Double] = [:]
     var cpu: [String: Double] = [:]
     for (index, harness) in harnesses.enumerated() {
-        let key = harness is CFanoutHarness ? "c" : "swift"
+        let key = harness is CFanoutHarness ? "c" : harness is ClusterFanoutHarness ? "cluster" : "swift"
         rate[key] = median(samples[index].map(\.framesPerSecond))
         allocations[key] = median(samples[index].map(\.allocationsPerFrame))
         cpu[key] = median(samples[index].map(\.cpuNanosecondsPerFrame))
@@ -168,12 +176,14 @@ for size in options.sizes {
         ratio.map { formatFixed($0, 2) } ?? "-",
         allocations["c"].map { formatFixed($0, 4) } ?? "-", allocations["swift"].map { formatFixed($0, 4) } ?? "-",
         cpu["c"].map { formatFixed($0, 1) } ?? "-", cpu["swift"].map { formatFixed($0, 1) } ?? "-",
+        rate["cluster"].map(formatRate) ?? "-", allocations["cluster"].map { formatFixed($0, 4) } ?? "-",
+        cpu["cluster"].map { formatFixed($0, 1) } ?? "-",
     ])
 }
 
 let header = [
     "frame", "C frames/s", "Swift frames/s", "Swift/C", "C allocs/frame", "Swift allocs/frame",
-    "C CPU ns/frame", "Swift CPU ns/frame",
+    "C CPU ns/frame", "Swift CPU ns/frame", "Cluster events/s", "Cluster allocs/event", "Cluster CPU ns/event",
 ]
 let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max()! }
 for row in [header] + rows {
