@@ -5,7 +5,7 @@
 //   cp .build/release/fanout-profile /tmp/fp && strip -g /tmp/fp   # valgrind 3.19 cannot read DWARF 5
 //   valgrind --tool=callgrind /tmp/fp swift 64 400000
 //
-// Arguments: c|swift, frame size (bytes), frames per run across all receivers, runs.
+// Arguments: c|swift|cluster, frame size (bytes), frames per run across all receivers, runs.
 
 import FanoutKit
 
@@ -14,8 +14,8 @@ import Glibc
 #endif
 
 let arguments = CommandLine.arguments
-guard arguments.count >= 2, arguments[1] == "c" || arguments[1] == "swift" else {
-    print("usage: fanout-profile c|swift [FRAME_SIZE=64] [FRAMES=1000000] [RUNS=1] [RECEIVERS=4]")
+guard arguments.count >= 2, ["c", "swift", "cluster"].contains(arguments[1]) else {
+    print("usage: fanout-profile c|swift|cluster [FRAME_SIZE=64] [FRAMES=1000000] [RUNS=1] [RECEIVERS=4]")
     exit(2)
 }
 let frameSize = arguments.count > 2 ? Int(arguments[2]) ?? 64 : 64
@@ -26,10 +26,12 @@ let receivers = arguments.count > 5 ? Int(arguments[5]) ?? 4 : 4
 /// Runs the harness. The main thread blocks on a semaphore instead of using an async main:
 /// valgrind 3.19 crashes when the main thread parks in libdispatch's `dispatch_main`.
 @Sendable func profile() async throws {
-    let harness: any FanoutHarness =
-        arguments[1] == "c"
-        ? try CFanoutHarness.start(receivers: receivers, frameSize: frameSize)
-        : try await SwiftFanoutHarness.start(receivers: receivers, frameSize: frameSize)
+    let harness: any FanoutHarness
+    switch arguments[1] {
+    case "c": harness = try CFanoutHarness.start(receivers: receivers, frameSize: frameSize)
+    case "swift": harness = try await SwiftFanoutHarness.start(receivers: receivers, frameSize: frameSize)
+    default: harness = try await ClusterFanoutHarness.start(receivers: receivers, frameSize: frameSize)
+    }
     for _ in 0..<runs {
         let elapsed = try await harness.run(framesPerReceiver: frames / receivers)
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18

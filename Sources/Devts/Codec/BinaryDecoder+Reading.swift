@@ -154,32 +154,11 @@ extension BinaryDecoder.State {
     }
 
     /// Makes a string of UTF-8 bytes, rejecting invalid UTF-8.
-    ///
-    /// `String(decoding:as:)` validates on its fast, non-generic path and replaces invalid
-    /// sequences; its result equals the input exactly when the input was valid UTF-8.
-    /// (`String(validating:as:)` instantiates generic metadata on every call, doubling the
-    /// cost of decoding a small struct.)
     private static func string(_ raw: UnsafeRawBufferPointer) throws(BinaryCodingError) -> String {
-        var string = String(decoding: raw, as: UTF8.self)
-        guard string.withUTF8({ equal(UnsafeRawBufferPointer($0), raw) }) else {
+        guard let string = UTF8Text.decode(raw) else {
             throw BinaryCodingError(.invalidValue, "string is not valid UTF-8")
         }
         return string
-    }
-
-    private static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
-        guard a.count == b.count else { return false }
-        var index = 0
-        while index + 8 <= a.count {
-            guard a.loadUnaligned(fromByteOffset: index, as: UInt64.self)
-                == b.loadUnaligned(fromByteOffset: index, as: UInt64.self) else { return false }
-            index += 8
-        }
-        while index < a.count {
-            guard a[index] == b[index] else { return false }
-            index += 1
-        }
-        return true
     }
 
     func readByteArray() throws(BinaryCodingError) -> [UInt8] {

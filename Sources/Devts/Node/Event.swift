@@ -34,7 +34,7 @@ public struct Event: Sendable {
     public var bytes: [UInt8] { Array(payload) }
 
     /// The payload as text, when it is valid UTF-8.
-    public var text: String? { String(validating: payload, as: UTF8.self) }
+    public var text: String? { payload.withUnsafeBytes { UTF8Text.decode($0) } }
 
     /// Decodes the payload as a typed event.
     ///

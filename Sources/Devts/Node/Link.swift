@@ -26,6 +26,12 @@ final class Link: @unchecked Sendable {
     var closingOnPurpose = false
     /// Guards a dial or join step; closed when the step finishes.
     var deadline: LoopTimer?
+    /// Event names seen on this link, so that repeated names are not validated and allocated again.
+    var names = NameCache()
+    /// The sequence of the last broadcast delivered from the node at the other end (broadcasts
+    /// travel only from their origin, over this link): no hashing per event. Loaded from and saved
+    /// to `Node.lastSequence` when the link opens and closes.
+    var lastSequence: UInt64 = 0
 
     init(connection: TCPConnection, dialled: Bool) {
         self.connection = connection

@@ -122,7 +122,7 @@ extension Node {
             guard link.connection.isOpen else { break }
             let message: WireMessage
             do {
-                message = try WireMessage.decode(frame)
+                message = try WireMessage.decode(frame, names: &link.names)
             } catch {
                 protocolViolation(on: link, error.message)
                 break
@@ -135,7 +135,7 @@ extension Node {
     private func handle(_ message: WireMessage, on link: Link, delivery: inout DeliveryBatch) {
         switch (link.phase, message) {
         case (.member, .event(let origin, let sequence, let name, let payload)):
-            receivedBroadcast(origin: origin, sequence: sequence, name: name, payload: payload, delivery: &delivery)
+            receivedBroadcast(origin: origin, sequence: sequence, name: name, payload: payload, on: link, delivery: &delivery)
         case (.member, .message(let origin, let name, let payload)):
             deliver(Event(name: name, origin: origin, kind: .direct, payload: payload), delivery: &delivery)
         case (.member, .request(let origin, let requestID, let name, let payload)):
@@ -224,6 +224,7 @@ extension Node {
         }
         guard link.phase == .member, let remote = link.remote, memberLinks[remote.id] === link else { return }
         memberLinks.removeValue(forKey: remote.id)
+        lastSequence[remote.id] = link.lastSequence
         if !link.closingOnPurpose && state == .running {
             memberLost(remote)
         }

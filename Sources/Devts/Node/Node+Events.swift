@@ -6,6 +6,13 @@ struct DeliveryBatch {
     var events: [Event] = []
 }
 
+/// What listens for events of one name.
+struct Listeners {
+    var handlers: [@Sendable (Event) -> Void] = []
+    var streams: [UInt64: AsyncStream<Event>.Continuation] = [:]
+    var isEmpty: Bool { handlers.isEmpty && streams.isEmpty }
+}
+
 extension Node {
     /// Overhead of an EVENT frame besides its name and payload: type, origin, sequence, lengths.
     static let eventFrameOverhead = 1 + 16 + 8 + 2 + 4
@@ -43,8 +50,7 @@ extension Node {
         try checkRunning()
         for payload in payloads { try checkSendable(name: name, payloadCount: payload.count) }
         for payload in payloads {
-            writeBroadcast(name, payload, includeSelf: includeSelf)
-            if memberLinks.values.contains(where: { $0.connection.isOverHighWaterMark }) {
+            if writeBroadcast(name, payload, includeSelf: includeSelf) {
                 await waitForWritableLinks()
                 try checkRunning()
             }
@@ -92,7 +98,12 @@ extension Node {
         throw NodeError(.unknownMember, "no member has id \(target)")
     }
 
-    private func writeBroadcast(_ name: String, _ payload: some Collection<UInt8>, includeSelf: Bool) {
+    /// Queues one broadcast on every member link and delivers it here when `includeSelf`.
+    ///
+    /// - Returns: whether a member link is now over its high-water mark (the caller should wait).
+    @discardableResult
+    private func writeBroadcast(_ name: String, _ payload: some Collection<UInt8>, includeSelf: Bool) -> Bool {
+        var overHighWaterMark = false
         broadcastSequence += 1
         statistics.eventsBroadcast += 1
         if !memberLinks.isEmpty {
@@ -104,7 +115,10 @@ extension Node {
             writer.string(name)
             writer.byteField(payload)
             writer.bytes.withUnsafeBytes { frame in
-                for link in memberLinks.values { link.connection.write(frame: frame) }
+                for link in memberLinks.values {
+                    link.connection.write(frame: frame)
+                    overHighWaterMark = overHighWaterMark || link.connection.isOverHighWaterMark
+                }
             }
         }
         if includeSelf {
@@ -113,6 +127,7 @@ extension Node {
                     delivery: &delivery)
             finishDelivery(delivery)
         }
+        return overHighWaterMark
     }
 
     private func waitForWritableLinks() async {
@@ -128,7 +143,7 @@ extension Node {
     ///
     /// Handlers must be quick and must not block; use `events(named:)` for work that awaits.
     public func on(_ name: String, _ handler: @escaping @Sendable (Event) -> Void) {
-        handlers[name, default: []].append(handler)
+        listeners[name, default: Listeners()].handlers.append(handler)
     }
 
     /// Events named `name` (or every event, for `nil`) from now on, one element per event.
@@ -143,10 +158,13 @@ extension Node {
         }
         nextStreamID += 1
         let streamID = nextStreamID
-        let key = name ?? ""
-        eventStreams[key, default: [:]][streamID] = continuation
+        if let name {
+            listeners[name, default: Listeners()].streams[streamID] = continuation
+        } else {
+            allEventStreams[streamID] = continuation
+        }
         continuation.onTermination = { [weak self] _ in
-            Task { await self?.removeEventStream(key: key, streamID) }
+            Task { await self?.removeEventStream(name: name, streamID) }
         }
         return stream
     }
@@ -182,9 +200,13 @@ extension Node {
         return stream
     }
 
-    private func removeEventStream(key: String, _ streamID: UInt64) {
-        eventStreams[key]?.removeValue(forKey: streamID)
-        if eventStreams[key]?.isEmpty == true { eventStreams.removeValue(forKey: key) }
+    private func removeEventStream(name: String?, _ streamID: UInt64) {
+        guard let name else {
+            allEventStreams.removeValue(forKey: streamID)
+            return
+        }
+        listeners[name]?.streams.removeValue(forKey: streamID)
+        if listeners[name]?.isEmpty == true { listeners.removeValue(forKey: name) }
     }
 
     private func removeBatchStream(_ streamID: UInt64) {
@@ -192,10 +214,13 @@ extension Node {
     }
 
     func finishEventStreams() {
-        for streams in eventStreams.values {
-            for continuation in streams.values { continuation.finish() }
+        // Handlers stay registered; only the streams end.
+        for name in Array(listeners.keys) {
+            for continuation in listeners[name]!.streams.values { continuation.finish() }
+            listeners[name]?.streams = [:]
         }
-        eventStreams = [:]
+        for continuation in allEventStreams.values { continuation.finish() }
+        allEventStreams = [:]
         for (_, continuation) in batchStreams.values { continuation.finish() }
         batchStreams = [:]
     }
@@ -203,34 +228,40 @@ extension Node {
     /// Whether a handler or stream on this node asked for events named `name` by that name. Streams
     /// of every event do not count: they watch, and are not expected to answer requests.
     func hasNamedListener(for name: String) -> Bool {
-        handlers[name] != nil || eventStreams[name] != nil
+        listeners[name] != nil
             || batchStreams.values.contains { $0.names?.contains(name) ?? false }
     }
 
     func receivedBroadcast(
-        origin: NodeID, sequence: UInt64, name: String, payload: ArraySlice<UInt8>, delivery: inout DeliveryBatch
+        origin: NodeID, sequence: UInt64, name: String, payload: ArraySlice<UInt8>, on link: Link,
+        delivery: inout DeliveryBatch
     ) {
         // FIFO per origin over one connection; the sequence check drops anything seen already.
-        if let last = lastSequence[origin], sequence <= last {
-            statistics.duplicatesDropped += 1
-            return
+        // Broadcasts come from their origin directly, so its last sequence lives on the link.
+        if origin == link.remote?.id {
+            guard sequence > link.lastSequence else {
+                statistics.duplicatesDropped += 1
+                return
+            }
+            link.lastSequence = sequence
+        } else {
+            if let last = lastSequence[origin], sequence <= last {
+                statistics.duplicatesDropped += 1
+                return
+            }
+            lastSequence[origin] = sequence
         }
-        lastSequence[origin] = sequence
         deliver(Event(name: name, origin: origin, kind: .broadcast(sequence: sequence), payload: payload), delivery: &delivery)
     }
 
     /// Hands `event` to the handlers and per-event streams now, and keeps it for the batch streams.
     func deliver(_ event: Event, delivery: inout DeliveryBatch) {
         statistics.eventsReceived += 1
-        if let list = handlers[event.name] {
-            for handler in list { handler(event) }
+        if let named = listeners[event.name] {
+            for handler in named.handlers { handler(event) }
+            for continuation in named.streams.values { continuation.yield(event) }
         }
-        if let streams = eventStreams[event.name] {
-            for continuation in streams.values { continuation.yield(event) }
-        }
-        if let streams = eventStreams[""] {
-            for continuation in streams.values { continuation.yield(event) }
-        }
+        for continuation in allEventStreams.values { continuation.yield(event) }
         if !batchStreams.isEmpty { delivery.events.append(event) }
     }
 

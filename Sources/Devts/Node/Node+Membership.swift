@@ -60,6 +60,11 @@ extension Node {
             loser.connection.closeWhenFlushed()
             if !keepNew { return }
         }
+        if let previous = memberLinks[remote.id] {
+            link.lastSequence = previous.lastSequence
+        } else {
+            link.lastSequence = lastSequence[remote.id] ?? 0
+        }
         memberLinks[remote.id] = link
         reconnecting.removeValue(forKey: remote.id)?.close()
         expectedMembers.removeValue(forKey: remote.id)?.close()

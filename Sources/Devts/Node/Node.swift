@@ -32,8 +32,10 @@ public actor Node {
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
 
+    // The actor's state is only touched on its loop thread, one job at a time: Swift's dynamic
+    // exclusivity checks on the properties used per event cost more than the work itself.
     enum State { case starting, running, stopping, stopped }
-    var state: State = .starting
+    @exclusivity(unchecked) var state: State = .starting
     var listener: TCPListener?
     /// The address other nodes reach this one at (the cluster port), known once listening.
     public internal(set) var address: SocketAddress
@@ -42,30 +44,32 @@ public actor Node {
     let incarnation: UInt64 = 0
 
     // Connections and members.
-    var links: [UInt64: Link] = [:]
-    var memberLinks: [NodeID: Link] = [:]
-    var view: [NodeID: Cluster.Member] = [:]
+    @exclusivity(unchecked) var links: [UInt64: Link] = [:]
+    @exclusivity(unchecked) var memberLinks: [NodeID: Link] = [:]
+    @exclusivity(unchecked) var view: [NodeID: Cluster.Member] = [:]
     var reconnecting: [NodeID: LoopTimer] = [:]
     var expectedMembers: [NodeID: LoopTimer] = [:]
     var changeStreams: [UInt64: AsyncStream<Cluster.MembershipChange>.Continuation] = [:]
     var stopWaiters: [CheckedContinuation<Void, Never>] = []
 
     // Events.
-    var writer = WireWriter(capacity: 64 * 1024)
-    var broadcastSequence: UInt64 = 0
-    var lastSequence: [NodeID: UInt64] = [:]
-    var handlers: [String: [@Sendable (Event) -> Void]] = [:]
-    var eventStreams: [String: [UInt64: AsyncStream<Event>.Continuation]] = [:]
-    var batchStreams: [UInt64: (names: Set<String>?, continuation: AsyncStream<[Event]>.Continuation)] = [:]
+    @exclusivity(unchecked) var writer = WireWriter(capacity: 64 * 1024)
+    @exclusivity(unchecked) var broadcastSequence: UInt64 = 0
+    @exclusivity(unchecked) var lastSequence: [NodeID: UInt64] = [:]
+    /// Handlers and streams by event name: one lookup per delivered event.
+    @exclusivity(unchecked) var listeners: [String: Listeners] = [:]
+    /// Streams of every event, whatever its name.
+    @exclusivity(unchecked) var allEventStreams: [UInt64: AsyncStream<Event>.Continuation] = [:]
+    @exclusivity(unchecked) var batchStreams: [UInt64: (names: Set<String>?, continuation: AsyncStream<[Event]>.Continuation)] = [:]
     var nextStreamID: UInt64 = 0
 
     // Requests.
     var nextRequestID: UInt64 = 0
-    var pendingRequests: [UInt64: PendingRequest] = [:]
-    var responders: [String: @Sendable (Event) async throws -> [UInt8]] = [:]
+    @exclusivity(unchecked) var pendingRequests: [UInt64: PendingRequest] = [:]
+    @exclusivity(unchecked) var responders: [String: @Sendable (Event) async throws -> [UInt8]] = [:]
 
     /// Counters since the node started.
-    public internal(set) var statistics = Statistics()
+    @exclusivity(unchecked) public internal(set) var statistics = Statistics()
 
     /// Counters of a node's traffic and trouble.
     public struct Statistics: Sendable {

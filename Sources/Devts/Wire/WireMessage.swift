@@ -38,6 +38,12 @@ enum WireMessage: Sendable {
     ///
     /// - Throws: `WireError` for an unknown type, a short or overlong frame, or an invalid field.
     static func decode(_ frame: ArraySlice<UInt8>) throws(WireError) -> WireMessage {
+        var names = NameCache()
+        return try decode(frame, names: &names)
+    }
+
+    /// Decodes one frame body, reusing `names` for event names that repeat from frame to frame.
+    static func decode(_ frame: ArraySlice<UInt8>, names: inout NameCache) throws(WireError) -> WireMessage {
         var reader = WireReader(frame)
         let rawType = try reader.u8("type")
         guard let type = FrameType(rawValue: rawType) else { throw WireError.unknownType(rawType) }
@@ -79,22 +85,22 @@ enum WireMessage: Sendable {
         case .event:
             message = .event(
                 origin: try reader.nodeID("origin"), sequence: try reader.u64("sequence"),
-                name: try reader.string("name"), payload: try reader.byteField("payload"))
+                name: try reader.string("name", cache: &names), payload: try reader.byteField("payload"))
         case .message:
             message = .message(
-                origin: try reader.nodeID("origin"), name: try reader.string("name"),
+                origin: try reader.nodeID("origin"), name: try reader.string("name", cache: &names),
                 payload: try reader.byteField("payload"))
         case .request:
             message = .request(
                 origin: try reader.nodeID("origin"), requestID: try reader.u64("request id"),
-                name: try reader.string("name"), payload: try reader.byteField("payload"))
+                name: try reader.string("name", cache: &names), payload: try reader.byteField("payload"))
         case .reply:
             message = .reply(
                 requestID: try reader.u64("request id"), status: try reader.u8("status"),
                 payload: try reader.byteField("payload"))
         case .clientEmit:
             message = .clientEmit(
-                requestID: try reader.u64("request id"), name: try reader.string("name"),
+                requestID: try reader.u64("request id"), name: try reader.string("name", cache: &names),
                 payload: try reader.byteField("payload"))
         case .membersQuery:
             message = .membersQuery

@@ -53,12 +53,19 @@ struct WireReader {
 
     /// A u16-length-prefixed UTF-8 string; invalid UTF-8 is an error, not repaired.
     mutating func string(_ field: StaticString) throws(WireError) -> String {
+        var cache = NameCache()
+        return try string(field, cache: &cache)
+    }
+
+    /// A string as `string(_:)` reads it, through `cache` (for event names, which repeat).
+    mutating func string(_ field: StaticString, cache: inout NameCache) throws(WireError) -> String {
         let length = Int(try u16(field))
         let start = try take(length, field)
-        let slice = frame[start..<(start + length)]
-        guard let text = String(validating: slice, as: UTF8.self) else {
-            throw WireError.invalid(field: "\(field)", reason: "is not valid UTF-8")
+        let offset = start - frame.startIndex
+        let text = frame.withUnsafeBytes { raw in
+            cache.string(for: UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + length)]))
         }
+        guard let text else { throw WireError.invalid(field: "\(field)", reason: "is not valid UTF-8") }
         return text
     }
 
