@@ -18,6 +18,7 @@ public enum Cluster {
         /// Its status as this node last saw it.
         public var status: Status
 
+        /// Makes a member record (nodes make these; tests and tools may too).
         public init(id: NodeID, name: String, address: String, status: Status) {
             self.id = id
             self.name = name
@@ -46,10 +47,17 @@ public enum Cluster {
     public struct MembershipChange: Sendable, Equatable, CustomStringConvertible {
         /// What happened.
         public enum Kind: String, Sendable {
-            case joined, left, failed
+            /// It connected and became a member.
+            case joined
+            /// It left gracefully.
+            case left
+            /// Its connection was lost and could not be re-established.
+            case failed
         }
 
+        /// What happened.
         public let kind: Kind
+        /// The member it happened to, with its status after the change.
         public let member: Member
 
         public var description: String { "\(member.name) (\(member.id.short)) \(kind.rawValue)" }

@@ -30,6 +30,7 @@ public actor Node {
     public nonisolated let name: String
     nonisolated let logger: Logger
 
+    /// The node's loop: the actor runs on the loop thread.
     public nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
 
     // The actor's state is only touched on its loop thread, one job at a time: Swift's dynamic

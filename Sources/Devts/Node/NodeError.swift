@@ -26,11 +26,14 @@ public struct NodeError: Error, Sendable, CustomStringConvertible {
         case tooLarge
     }
 
+    /// What went wrong, to match on.
     public let code: Code
+    /// What went wrong, for people.
     public let message: String
     /// The underlying error, if any (e.g. a `UVError`).
     public let cause: (any Error)?
 
+    /// Makes an error with a code, a message and, optionally, its cause.
     public init(_ code: Code, _ message: String, cause: (any Error)? = nil) {
         self.code = code
         self.message = message
