@@ -3,11 +3,12 @@ SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: help deps demo test test-tsan bench cluster20 clean
+.PHONY: help deps demo test test-fast test-tsan bench cluster20 clean
 
 help:
 	@echo "make demo       - build devts and run a 3-node local cluster demo (the main job)"
-	@echo "make test       - run the whole test suite"
+	@echo "make test       - the whole test suite, then again under ThreadSanitizer (what CI runs)"
+	@echo "make test-fast  - the whole test suite once, without ThreadSanitizer"
 	@echo "make test-tsan  - the test suite under ThreadSanitizer"
 	@echo "make bench      - fan-out benchmarks: Devts beside plain C libuv"
 	@echo "make cluster20  - start 20 node processes and time their convergence"
@@ -22,12 +23,16 @@ demo: deps
 	swift build -c release --product devts $(SWIFT_BUILD_FLAGS)
 	.build/release/devts demo
 
-test: deps
+# The whole suite, then again under ThreadSanitizer (a separate build folder).
+test: test-fast test-tsan
+
+test-fast: deps
 	swift build --build-tests $(SWIFT_BUILD_FLAGS)
 	swift test --skip-build
 
 test-tsan: deps
-	swift test --sanitize=thread --scratch-path .build-tsan $(SWIFT_BUILD_FLAGS)
+	swift build --build-tests --sanitize=thread --scratch-path .build-tsan $(SWIFT_BUILD_FLAGS)
+	swift test --skip-build --sanitize=thread --scratch-path .build-tsan
 
 bench: deps
 	bash scripts/bench.sh
