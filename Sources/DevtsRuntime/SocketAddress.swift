@@ -83,6 +83,21 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible, Codabl
         port = Int(clibuv_sockaddr_port(&storage))
     }
 
+    /// Reads a socket's local or peer address with `query` (`uv_tcp_getsockname` or
+    /// `uv_tcp_getpeername`); nil when libuv has none to give.
+    init?(
+        of handle: UnsafePointer<uv_tcp_t>,
+        _ query: (UnsafePointer<uv_tcp_t>?, UnsafeMutablePointer<sockaddr>?, UnsafeMutablePointer<Int32>?) -> Int32
+    ) {
+        var storage = sockaddr_storage()
+        var length = Int32(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { query(handle, $0, &length) }
+        }
+        guard rc == 0 else { return nil }
+        self.init(storage)
+    }
+
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         try self.init(parsing: text)

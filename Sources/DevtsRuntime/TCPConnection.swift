@@ -119,24 +119,10 @@ public final class TCPConnection: @unchecked Sendable, LoopResource {
     }
 
     /// The local address of the socket, when it has one.
-    public var localAddress: SocketAddress? {
-        var storage = sockaddr_storage()
-        var length = Int32(MemoryLayout<sockaddr_storage>.size)
-        let rc = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_getsockname(handle, $0, &length) }
-        }
-        return rc == 0 ? SocketAddress(storage) : nil
-    }
+    public var localAddress: SocketAddress? { SocketAddress(of: handle, uv_tcp_getsockname) }
 
     /// The peer's address, when connected.
-    public var remoteAddress: SocketAddress? {
-        var storage = sockaddr_storage()
-        var length = Int32(MemoryLayout<sockaddr_storage>.size)
-        let rc = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_getpeername(handle, $0, &length) }
-        }
-        return rc == 0 ? SocketAddress(storage) : nil
-    }
+    public var remoteAddress: SocketAddress? { SocketAddress(of: handle, uv_tcp_getpeername) }
 
     // MARK: Connecting
 

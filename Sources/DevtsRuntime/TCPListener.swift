@@ -57,12 +57,7 @@ public final class TCPListener: @unchecked Sendable, LoopResource {
             close()
             throw error
         }
-        var storage = sockaddr_storage()
-        var length = Int32(MemoryLayout<sockaddr_storage>.size)
-        let nameRC = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_getsockname(handle, $0, &length) }
-        }
-        if nameRC == 0, let bound = SocketAddress(storage) { self.address = bound }
+        if let bound = SocketAddress(of: handle, uv_tcp_getsockname) { self.address = bound }
     }
 
     deinit {

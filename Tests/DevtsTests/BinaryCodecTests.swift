@@ -139,18 +139,6 @@ extension BinaryCodecTests {
         #expect(error?.code == code, "\(error.map { "\($0)" } ?? "no error")", sourceLocation: sourceLocation)
     }
 
-    /// A small deterministic generator (SplitMix64), so fuzz failures reproduce.
-    private struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     private func littleEndian(_ value: UInt64) -> [UInt8] {
         (0..<8).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) }
@@ -440,7 +428,7 @@ extension BinaryCodecTests {
     // MARK: Fuzzing
 
     @Test func randomBytesNeverCrash() {
-        var rng = SplitMix64(state: 0xDE75_C0DE)
+        var rng = SeededRandom(seed: 0xDE75_C0DE)
         let interesting: [UInt8] = [0, 1, 2, 3, 4, 0x7F, 0x80, 0xFF, 0x61]
         var decoded = 0
         for _ in 0..<10_000 {
@@ -461,7 +449,7 @@ extension BinaryCodecTests {
             try encoder.encode(Scalars.maximum), try encoder.encode(Tree(depth: 12)),
             try encoder.encode([Int??]([nil, .some(nil), 5])), try encoder.encode(Tick(id: 9, price: 1, symbol: "X")),
         ]
-        var rng = SplitMix64(state: 42)
+        var rng = SeededRandom(seed: 42)
         for iteration in 0..<10_000 {
             var bytes = seeds[iteration % seeds.count]
             for _ in 0...Int.random(in: 0...2, using: &rng) where !bytes.isEmpty {

@@ -46,7 +46,7 @@ struct WireMessageTests {
 
     @Test("random bytes and bit flips decode or fail cleanly")
     func fuzz() {
-        var rng = WireFuzzRNG(seed: 0xDE57)
+        var rng = SeededRandom(seed: 0xDE57)
         var decodedCount = 0
         for round in 0..<20_000 {
             var bytes: [UInt8]
@@ -110,18 +110,5 @@ struct WireMessageTests {
         #expect(sequence == 42)
         #expect(name == "mid")
         #expect(Array(payload) == [7, 8])
-    }
-}
-
-/// A small seeded generator so fuzz failures reproduce.
-struct WireFuzzRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
