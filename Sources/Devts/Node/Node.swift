@@ -130,12 +130,8 @@ public actor Node {
         return node
     }
 
-    /// This node as a member.
-    public nonisolated var info: Cluster.Member {
-        get async { await selfMember }
-    }
-
-    var selfMember: Cluster.Member {
+    /// This node as a member: its id, name, cluster address, and status alive.
+    public var info: Cluster.Member {
         Cluster.Member(id: id, name: name, address: address.description, status: .alive)
     }
 
@@ -145,12 +141,12 @@ public actor Node {
 
     /// The members this node knows, itself included, sorted by name then id.
     public var members: [Cluster.Member] {
-        ([selfMember] + view.values).sorted { ($0.name, $0.id) < ($1.name, $1.id) }
+        ([info] + view.values).sorted { ($0.name, $0.id) < ($1.name, $1.id) }
     }
 
     /// The member with `id`, if this node knows it (itself included).
     public func member(_ id: NodeID) -> Cluster.Member? {
-        id == self.id ? selfMember : view[id]
+        id == self.id ? info : view[id]
     }
 
     /// Leaves the cluster gracefully and stops: the others are told and report this node *left* at
