@@ -196,17 +196,17 @@ struct NodeCommand: AsyncParsableCommand {
 /// The node's streams, made in `Node.start`'s setup closure and handed back to `run`.
 final class Subscriptions: @unchecked Sendable {
     private let lock = NSLock()
-    private var events: AsyncStream<Event>?
+    private var events: EventStream<Event>?
     private var changes: AsyncStream<Cluster.MembershipChange>?
 
-    func set(events: AsyncStream<Event>, changes: AsyncStream<Cluster.MembershipChange>) {
+    func set(events: EventStream<Event>, changes: AsyncStream<Cluster.MembershipChange>) {
         lock.withLock {
             self.events = events
             self.changes = changes
         }
     }
 
-    func get() -> (AsyncStream<Event>, AsyncStream<Cluster.MembershipChange>) {
+    func get() -> (EventStream<Event>, AsyncStream<Cluster.MembershipChange>) {
         lock.withLock { (events!, changes!) }
     }
 }

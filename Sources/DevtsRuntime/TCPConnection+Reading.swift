@@ -47,6 +47,27 @@ extension TCPConnection {
         return stream
     }
 
+    /// Stops reading until `resumeReading()`: incoming bytes wait in the kernel, and TCP's flow
+    /// control then slows the peer down (its writes queue up, and its high-water mark makes it wait).
+    /// Nothing is lost. Does nothing when not reading, already paused, or closed. Loop thread only.
+    ///
+    /// libuv: `uv_read_stop`.
+    public func pauseReading() {
+        loop.preconditionInLoop()
+        guard isOpen, onFrames != nil, !isReadingPaused else { return }
+        isReadingPaused = true
+        uv_read_stop(stream)
+    }
+
+    /// Reads again after `pauseReading()`. Loop thread only.
+    public func resumeReading() {
+        loop.preconditionInLoop()
+        guard isOpen, isReadingPaused else { return }
+        isReadingPaused = false
+        let rc = uv_read_start(stream, onAlloc, onRead)
+        if rc < 0 { close(reason: .error(UVError(code: rc, operation: "uv_read_start"))) }
+    }
+
     /// Room for the next read: at least `readChunk` bytes, or the rest of a frame whose length is
     /// known (never more than `maxFrameSize` + 4, which the parser has already checked).
     fileprivate func readSpace() -> (UnsafeMutableRawPointer, Int) {

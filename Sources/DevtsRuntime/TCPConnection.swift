@@ -66,6 +66,8 @@ public final class TCPConnection: @unchecked Sendable, LoopResource {
     @exclusivity(unchecked) var readCapacity = 0
     @exclusivity(unchecked) var readStart = 0
     @exclusivity(unchecked) var readEnd = 0
+    /// Set by `pauseReading()`, cleared by `resumeReading()`.
+    @exclusivity(unchecked) public internal(set) var isReadingPaused = false
 
     // Writing state.
     @exclusivity(unchecked) var batch: UnsafeMutableRawPointer?

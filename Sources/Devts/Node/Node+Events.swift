@@ -9,7 +9,7 @@ struct DeliveryBatch {
 /// What listens for events of one name.
 struct Listeners {
     var handlers: [@Sendable (Event) -> Void] = []
-    var streams: [UInt64: AsyncStream<Event>.Continuation] = [:]
+    var streams: [UInt64: Subscription<Event>] = [:]
     var isEmpty: Bool { handlers.isEmpty && streams.isEmpty }
 }
 
@@ -32,7 +32,8 @@ extension Node {
     /// Sends an event to every member, this node included unless `includeSelf` is false.
     ///
     /// Each member receives it once, after every broadcast this node sent before it. Waits while a
-    /// member's connection has more than its high-water mark queued (backpressure).
+    /// member's connection has more than its high-water mark queued (backpressure). The copy delivered
+    /// to this node's own streams never waits, so a task may broadcast and then read its own events.
     ///
     /// - Throws: `NodeError` `.tooLarge` for an empty or oversized name or payload, `.shutDown` when
     ///   the node is not running.
@@ -146,85 +147,6 @@ extension Node {
         listeners[name, default: Listeners()].handlers.append(handler)
     }
 
-    /// Events named `name` (or every event, for `nil`) from now on, one element per event.
-    ///
-    /// The sequence buffers without bound while its consumer is slower than the senders; it ends when
-    /// the node stops.
-    public func events(named name: String? = nil) -> AsyncStream<Event> {
-        let (stream, continuation) = AsyncStream.makeStream(of: Event.self)
-        guard state == .running || state == .starting else {
-            continuation.finish()
-            return stream
-        }
-        nextStreamID += 1
-        let streamID = nextStreamID
-        if let name {
-            listeners[name, default: Listeners()].streams[streamID] = continuation
-        } else {
-            allEventStreams[streamID] = continuation
-        }
-        continuation.onTermination = { [weak self] _ in
-            Task { await self?.removeEventStream(name: name, streamID) }
-        }
-        return stream
-    }
-
-    /// Events of type `T` from now on; payloads that do not decode as `T` are logged and skipped.
-    public func events<T: TypedEvent>(of type: T.Type) -> AsyncCompactMapSequence<AsyncStream<Event>, T> {
-        let logger = self.logger
-        return events(named: T.eventName).compactMap { event in
-            do {
-                return try event.decode(T.self)
-            } catch {
-                logger.warning("dropped a '\(T.eventName)' event from \(event.origin.short): \(error)")
-                return nil
-            }
-        }
-    }
-
-    /// Events in batches: one element per read from the network (or per local emit), holding every
-    /// event of that read whose name is in `names` (all events for `nil`). The cheapest way to
-    /// consume a high rate of events.
-    public func eventBatches(named names: Set<String>? = nil) -> AsyncStream<[Event]> {
-        let (stream, continuation) = AsyncStream.makeStream(of: [Event].self)
-        guard state == .running || state == .starting else {
-            continuation.finish()
-            return stream
-        }
-        nextStreamID += 1
-        let streamID = nextStreamID
-        batchStreams[streamID] = (names, continuation)
-        continuation.onTermination = { [weak self] _ in
-            Task { await self?.removeBatchStream(streamID) }
-        }
-        return stream
-    }
-
-    private func removeEventStream(name: String?, _ streamID: UInt64) {
-        guard let name else {
-            allEventStreams.removeValue(forKey: streamID)
-            return
-        }
-        listeners[name]?.streams.removeValue(forKey: streamID)
-        if listeners[name]?.isEmpty == true { listeners.removeValue(forKey: name) }
-    }
-
-    private func removeBatchStream(_ streamID: UInt64) {
-        batchStreams.removeValue(forKey: streamID)
-    }
-
-    func finishEventStreams() {
-        // Handlers stay registered; only the streams end.
-        for name in Array(listeners.keys) {
-            for continuation in listeners[name]!.streams.values { continuation.finish() }
-            listeners[name]?.streams = [:]
-        }
-        for continuation in allEventStreams.values { continuation.finish() }
-        allEventStreams = [:]
-        for (_, continuation) in batchStreams.values { continuation.finish() }
-        batchStreams = [:]
-    }
-
     /// Whether a handler or stream on this node asked for events named `name` by that name. Streams
     /// of every event do not count: they watch, and are not expected to answer requests.
     func hasNamedListener(for name: String) -> Bool {
@@ -259,20 +181,20 @@ extension Node {
         statistics.eventsReceived += 1
         if let named = listeners[event.name] {
             for handler in named.handlers { handler(event) }
-            for continuation in named.streams.values { continuation.yield(event) }
+            for subscription in named.streams.values { feed(subscription, event) }
         }
-        for continuation in allEventStreams.values { continuation.yield(event) }
+        for subscription in allEventStreams.values { feed(subscription, event) }
         if !batchStreams.isEmpty { delivery.events.append(event) }
     }
 
     func finishDelivery(_ delivery: DeliveryBatch) {
         guard !delivery.events.isEmpty else { return }
-        for (names, continuation) in batchStreams.values {
+        for (names, subscription) in batchStreams.values {
             if let names {
                 let selected = delivery.events.filter { names.contains($0.name) }
-                if !selected.isEmpty { continuation.yield(selected) }
+                if !selected.isEmpty { feed(subscription, selected) }
             } else {
-                continuation.yield(delivery.events)
+                feed(subscription, delivery.events)
             }
         }
     }

@@ -66,6 +66,7 @@ extension Node {
             link.lastSequence = lastSequence[remote.id] ?? 0
         }
         memberLinks[remote.id] = link
+        if inboundPaused { link.connection.pauseReading() }
         reconnecting.removeValue(forKey: remote.id)?.close()
         expectedMembers.removeValue(forKey: remote.id)?.close()
         if let known = view[remote.id] {

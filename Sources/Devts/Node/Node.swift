@@ -60,8 +60,10 @@ public actor Node {
     /// Handlers and streams by event name: one lookup per delivered event.
     @exclusivity(unchecked) var listeners: [String: Listeners] = [:]
     /// Streams of every event, whatever its name.
-    @exclusivity(unchecked) var allEventStreams: [UInt64: AsyncStream<Event>.Continuation] = [:]
-    @exclusivity(unchecked) var batchStreams: [UInt64: (names: Set<String>?, continuation: AsyncStream<[Event]>.Continuation)] = [:]
+    @exclusivity(unchecked) var allEventStreams: [UInt64: Subscription<Event>] = [:]
+    @exclusivity(unchecked) var batchStreams: [UInt64: (names: Set<String>?, subscription: Subscription<[Event]>)] = [:]
+    /// True while a stream is at its buffer limit and member links are not read.
+    var inboundPaused = false
     var nextStreamID: UInt64 = 0
 
     // Requests.
@@ -86,6 +88,8 @@ public actor Node {
         public var framesRejected = 0
         /// Handshakes refused (other cluster, version, duplicate id).
         public var handshakesRejected = 0
+        /// Times reading from members paused because a stream's consumer fell behind.
+        public var inboundPauses = 0
     }
 
     init(loop: EventLoop, configuration: NodeConfiguration) {

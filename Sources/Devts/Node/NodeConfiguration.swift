@@ -22,6 +22,10 @@ public struct NodeConfiguration: Sendable {
     public var joinTimeout: Duration
     /// The default timeout of `request`.
     public var requestTimeout: Duration
+    /// How many events an `events(named:)` stream holds for a consumer that falls behind before the
+    /// node stops reading from its members (backpressure to the senders; nothing is dropped).
+    /// Batch streams hold a 64th of it, in batches.
+    public var streamBufferLimit: Int
     /// How many times to try to reconnect a lost member before reporting it failed.
     public var reconnectAttempts: Int
     /// The pause between reconnect attempts.
@@ -41,6 +45,7 @@ public struct NodeConfiguration: Sendable {
         maxFrameSize: Int = 16 * 1024 * 1024,
         joinTimeout: Duration = .seconds(2),
         requestTimeout: Duration = .seconds(5),
+        streamBufferLimit: Int = 65_536,
         reconnectAttempts: Int = 3,
         reconnectInterval: Duration = .milliseconds(200),
         logger: Logger = Logger(label: "devts")
@@ -54,6 +59,7 @@ public struct NodeConfiguration: Sendable {
         self.maxFrameSize = maxFrameSize
         self.joinTimeout = joinTimeout
         self.requestTimeout = requestTimeout
+        self.streamBufferLimit = streamBufferLimit
         self.reconnectAttempts = reconnectAttempts
         self.reconnectInterval = reconnectInterval
         self.logger = logger
@@ -69,6 +75,9 @@ public struct NodeConfiguration: Sendable {
         }
         guard maxFrameSize >= 1024, maxFrameSize <= Int(UInt32.max) else {
             throw NodeError(.invalidConfiguration, "maxFrameSize must be 1 KiB to 4 GiB, got \(maxFrameSize)")
+        }
+        guard streamBufferLimit >= 2 else {
+            throw NodeError(.invalidConfiguration, "streamBufferLimit must be at least 2, got \(streamBufferLimit)")
         }
         guard reconnectAttempts >= 0 else {
             throw NodeError(.invalidConfiguration, "reconnectAttempts must not be negative")
