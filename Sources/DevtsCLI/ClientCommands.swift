@@ -104,9 +104,8 @@ struct EmitCommand: AsyncParsableCommand {
 }
 
 /// Runs `body`, but gives up after `timeout` (plus a little, so that `body`'s own timeout error wins)
-/// even when `body` cannot be cancelled: `DevtsClient` applies its timeout to the answers, not to
-/// the TCP connect, which can hang for minutes on an address that drops packets. The abandoned task
-/// ends with the process.
+/// even when `body` cannot be cancelled: a last resort should the library's own connect and answer
+/// timeouts not fire. The abandoned task ends with the process.
 func withDeadline<T: Sendable>(
     _ timeout: Duration, _ message: String, _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {

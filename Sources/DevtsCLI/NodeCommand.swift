@@ -44,9 +44,9 @@ struct NodeCommand: AsyncParsableCommand {
               {"type":"member-left",...}, {"type":"member-failed",...}  (same fields)
                   a member left gracefully / was lost and could not be reconnected
               {"type":"event","name":NAME,"origin":ID,"kind":KIND,"payload":TEXT}
-                  an event this node received. KIND: broadcast (its own emits too),
-                  direct (a send), or request (a request named other than echo: it is
-                  printed, not answered). "payload_base64" replaces "payload" when the
+                  an event this node received. KIND: broadcast (its own emits too) or
+                  direct (a send). Requests named other than echo are answered "no
+                  handler" and not printed. "payload_base64" replaces "payload" when the
                   payload is not UTF-8.
               {"type":"reply","to":ID,"payload":TEXT}
                   the reply to a request command; "to" is the member that was asked

@@ -35,6 +35,9 @@ public final class EventLoop: @unchecked Sendable {
 
     // Loop-thread only.
     private var resources: [ObjectIdentifier: any LoopResource] = [:]
+    /// Set when shutdown begins (loop thread only).
+    private var shuttingDown = false
+    private var endOfPassClosed = false
     private var flushQueue: [TCPConnection] = []
     private var endOfPassActions: [() -> Void] = []
     /// A reusable pool of 64 KiB write buffers, so steady writing does not call malloc.
@@ -198,6 +201,7 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     private func runEndOfPass() {
+        if shuttingDown { closeResources() }
         while !flushQueue.isEmpty || !endOfPassActions.isEmpty {
             if !flushQueue.isEmpty {
                 let queue = flushQueue
@@ -220,6 +224,22 @@ public final class EventLoop: @unchecked Sendable {
 
     func unregister(_ resource: any LoopResource) {
         resources.removeValue(forKey: ObjectIdentifier(resource))
+        if shuttingDown { closeEndOfPassIfIdle() }
+    }
+
+    /// During shutdown: closes every resource, including any opened since shutdown began (a job
+    /// that was already queued may open one).
+    private func closeResources() {
+        for resource in Array(resources.values) { resource.closeForShutdown() }
+    }
+
+    /// During shutdown, once every resource has closed: closes the end-of-pass handle, the last one
+    /// keeping the loop running.
+    private func closeEndOfPassIfIdle() {
+        guard resources.isEmpty, !endOfPassClosed else { return }
+        endOfPassClosed = true
+        uv_check_stop(endOfPass)
+        uv_close(clibuv_check_as_handle(endOfPass), nil)
     }
 
     // MARK: Shutdown
@@ -257,14 +277,16 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     private func closeEverything() {
-        for resource in Array(resources.values) { resource.closeForShutdown() }
+        shuttingDown = true
+        closeResources()
         runEndOfPass()
-        uv_check_stop(endOfPass)
-        uv_close(clibuv_check_as_handle(endOfPass), nil)
         // Jobs that arrive from now on are run by the loop thread after `uv_run` returns, before the
         // loop closes: none is lost, and nobody signals the closed wakeup handle.
         lock.withLock { wakeupClosed = true }
         uv_close(clibuv_async_as_handle(wakeup), nil)
+        // The end-of-pass handle stays until the last resource has closed: it closes resources that
+        // jobs still queued in this pass open.
+        closeEndOfPassIfIdle()
     }
 
     private func threadMain() {
@@ -280,7 +302,8 @@ public final class EventLoop: @unchecked Sendable {
             return pendingJobs
         }) {
             for job in jobs { run(job) }
-            uv_run(uvLoop, UV_RUN_NOWAIT)
+            closeResources()
+            uv_run(uvLoop, UV_RUN_DEFAULT)
         }
         let rc = uv_loop_close(uvLoop)
         let waiters = lock.withLock { () -> [CheckedContinuation<Void, any Error>] in

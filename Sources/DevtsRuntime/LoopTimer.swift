@@ -71,7 +71,9 @@ public final class LoopTimer: @unchecked Sendable, LoopResource {
     private static func milliseconds(_ duration: Duration) -> UInt64 {
         let (seconds, attoseconds) = duration.components
         guard seconds >= 0 else { return 0 }
-        return UInt64(seconds) * 1000 + UInt64(attoseconds / 1_000_000_000_000_000)
+        // Saturates: a duration of centuries means "never", not a crash.
+        let (milliseconds, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1000)
+        return overflow ? UInt64.max : milliseconds &+ UInt64(attoseconds / 1_000_000_000_000_000)
     }
 }
 

@@ -41,8 +41,9 @@ public final class TCPConnection: @unchecked Sendable, LoopResource {
     public let loop: EventLoop
     /// A process-unique number for logs and maps.
     public let id: UInt64
-    /// The largest frame body accepted from the peer, in bytes.
-    public let maxFrameSize: Int
+    /// The largest frame body accepted from the peer, in bytes. May be changed while reading (for
+    /// example, raised once a handshake completes); it applies to the next frame header parsed.
+    @exclusivity(unchecked) public var maxFrameSize: Int
     // The state below is confined to the loop thread (checked by `preconditionInLoop`), so Swift's
     // dynamic exclusivity checks are pure cost here: they were half the instructions per frame.
     /// Above this many queued bytes, writers should wait (`waitUntilWritable()`).

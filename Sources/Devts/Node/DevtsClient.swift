@@ -119,8 +119,13 @@ private actor ClientSession {
                     self.waiter = nil
                     deadline?.close()
                     waiter.resume(returning: message)
+                } else if answers.isEmpty {
+                    answers.append(message)  // arrived before `ask` started waiting
                 } else {
-                    answers.append(message)
+                    // One answer per question: more is a misbehaving node; do not buffer it.
+                    fail(NodeError(.rejected, "unexpected \(message.typeName) from the node"))
+                    connection?.close()
+                    return
                 }
             } catch {
                 fail(NodeError(.rejected, "malformed answer: \(error)"))

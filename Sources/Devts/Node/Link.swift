@@ -26,6 +26,12 @@ final class Link: @unchecked Sendable {
     var closingOnPurpose = false
     /// Guards a dial or join step; closed when the step finishes.
     var deadline: LoopTimer?
+    /// Not read because answering it filled a queue, or too many of its requests are pending.
+    var throttled = false
+    /// A task waits for the congested queues to drain before reading again.
+    var waitingForDrain = false
+    /// Requests from this link being answered by responders.
+    var pendingResponders = 0
     /// Event names seen on this link, so that repeated names are not validated and allocated again.
     var names = NameCache()
     /// The sequence of the last broadcast delivered from the node at the other end (broadcasts

@@ -29,6 +29,7 @@ extension Node {
     func adopt(_ connection: TCPConnection, dialled: Bool) -> Link {
         let link = Link(connection: connection, dialled: dialled)
         links[link.id] = link
+        connection.maxFrameSize = Self.handshakeFrameLimit
         connection.startReading(
             onFrames: { [unowned self] batch in
                 self.assumeIsolated { $0.received(batch, on: link) }
@@ -45,7 +46,7 @@ extension Node {
             connection.close()
             return
         }
-        adopt(connection, dialled: false)
+        startHandshakeDeadline(adopt(connection, dialled: false))
     }
 
     /// Connects to `address` and completes the handshake as `role`, within `timeout`.
@@ -66,6 +67,7 @@ extension Node {
         case .helloAck(let remote):
             link.remote = remote
             link.phase = role == .member ? .member : .client
+            handshakeCompleted(link)
             if role == .member { memberConnected(link) }
             return link
         case .reject(_, let reason):
@@ -130,18 +132,25 @@ extension Node {
             handle(message, on: link, delivery: &delivery)
         }
         finishDelivery(delivery)
+        if link.phase != .handshaking { updateThrottle(link) }
     }
 
     private func handle(_ message: WireMessage, on link: Link, delivery: inout DeliveryBatch) {
         switch (link.phase, message) {
+        case (.member, .event(let origin, _, _, _)) where origin != link.remote?.id,
+            (.member, .message(let origin, _, _)) where origin != link.remote?.id,
+            (.member, .request(let origin, _, _, _)) where origin != link.remote?.id:
+            // Events travel from their origin directly: another origin is a forgery.
+            protocolViolation(on: link, "\(message.typeName) claims origin \(origin.short), not the sender")
         case (.member, .event(let origin, let sequence, let name, let payload)):
             receivedBroadcast(origin: origin, sequence: sequence, name: name, payload: payload, on: link, delivery: &delivery)
         case (.member, .message(let origin, let name, let payload)):
             deliver(Event(name: name, origin: origin, kind: .direct, payload: payload), delivery: &delivery)
         case (.member, .request(let origin, let requestID, let name, let payload)):
-            receivedRequest(Event(name: name, origin: origin, kind: .request(id: requestID), payload: payload), delivery: &delivery)
+            receivedRequest(Event(name: name, origin: origin, kind: .request(id: requestID), payload: payload), from: link,
+                            delivery: &delivery)
         case (.member, .reply(let requestID, let status, let payload)):
-            receivedReply(requestID: requestID, status: status, payload: payload)
+            receivedReply(requestID: requestID, status: status, payload: payload, from: link.remote?.id)
         case (.member, .joinRequest):
             receivedJoinRequest(on: link)
         case (.member, .memberJoined(let info)):
@@ -166,8 +175,6 @@ extension Node {
             send(.memberList(members.map { NodeInfo(id: $0.id, incarnation: 0, name: $0.name, address: $0.address) }), on: link)
         case (.client, .clientEmit(let requestID, let name, let payload)):
             receivedClientEmit(requestID: requestID, name: name, payload: payload, on: link)
-        case (.client, .reply(let requestID, let status, let payload)) where link.dialled:
-            receivedReply(requestID: requestID, status: status, payload: payload)
         default:
             protocolViolation(on: link, "frame \(message.typeName) is not allowed on a \(link.phase) connection")
         }
@@ -198,11 +205,13 @@ extension Node {
             }
             link.remote = hello.node
             link.phase = .member
+            handshakeCompleted(link)
             send(.helloAck(selfInfo), on: link)
             memberConnected(link)
         case .client:
             link.remote = hello.node
             link.phase = .client
+            handshakeCompleted(link)
             send(.helloAck(selfInfo), on: link)
         }
     }
@@ -225,7 +234,7 @@ extension Node {
         guard link.phase == .member, let remote = link.remote, memberLinks[remote.id] === link else { return }
         memberLinks.removeValue(forKey: remote.id)
         lastSequence[remote.id] = link.lastSequence
-        if !link.closingOnPurpose && state == .running {
+        if !link.closingOnPurpose && isActive {
             memberLost(remote)
         }
     }

@@ -159,20 +159,13 @@ extension Node {
         delivery: inout DeliveryBatch
     ) {
         // FIFO per origin over one connection; the sequence check drops anything seen already.
-        // Broadcasts come from their origin directly, so its last sequence lives on the link.
-        if origin == link.remote?.id {
-            guard sequence > link.lastSequence else {
-                statistics.duplicatesDropped += 1
-                return
-            }
-            link.lastSequence = sequence
-        } else {
-            if let last = lastSequence[origin], sequence <= last {
-                statistics.duplicatesDropped += 1
-                return
-            }
-            lastSequence[origin] = sequence
+        // Broadcasts come from their origin directly (checked before), so its last sequence lives on
+        // the link.
+        guard sequence > link.lastSequence else {
+            statistics.duplicatesDropped += 1
+            return
         }
+        link.lastSequence = sequence
         deliver(Event(name: name, origin: origin, kind: .broadcast(sequence: sequence), payload: payload), delivery: &delivery)
     }
 

@@ -9,6 +9,7 @@ extension Node {
         for seed in configuration.join where seed != address && seed != listener?.address {
             do {
                 try await join(through: seed)
+                try checkStillStarting()
                 bootstrapped = false
                 state = .running
                 logger.info(
@@ -24,6 +25,7 @@ extension Node {
                 .joinFailed,
                 "no cluster address answered (\(failures.isEmpty ? "none to try" : failures.joined(separator: "; ")))")
         }
+        try checkStillStarting()
         bootstrapped = true
         state = .running
         logger.info("node \(id) started on cluster port \(address): no cluster address answered, started a new cluster '\(configuration.cluster)'")
@@ -32,19 +34,47 @@ extension Node {
     /// Handshakes with `seed`, asks for the member list, and connects to every member on it.
     private func join(through seed: SocketAddress) async throws {
         let link = try await dial(seed, role: .member, timeout: configuration.joinTimeout)
-        send(.joinRequest, on: link)
-        guard case .memberList(let list) = try await awaitFrame(
-            on: link, timeout: configuration.joinTimeout, doing: "join through \(seed)")
-        else { throw NodeError(.rejected, "\(seed) answered the join with something else than a member list") }
-        for info in list where info.id != id && memberLinks[info.id] == nil {
-            guard let memberAddress = try? SocketAddress(parsing: info.address) else { continue }
+        let list: [NodeInfo]
+        do {
+            send(.joinRequest, on: link)
+            guard case .memberList(let answer) = try await awaitFrame(
+                on: link, timeout: configuration.joinTimeout, doing: "join through \(seed)")
+            else { throw NodeError(.rejected, "\(seed) answered the join with something else than a member list") }
+            list = answer
+        } catch {
+            // The handshake made the seed a member; without a member list it is not one after all.
+            link.closingOnPurpose = true
+            link.connection.close()
+            if let seedID = link.remote?.id { memberFailed(seedID) }
+            throw error
+        }
+        for info in list where info.id != id {
             do {
-                _ = try await dial(memberAddress, role: .member, timeout: configuration.joinTimeout)
+                try await dialMember(info)
             } catch {
-                // The member will hear of us through the seed's announcement and dial us itself.
+                // The member will hear of us through the others' announcements and dial us itself.
                 logger.warning("could not connect to member \(info.name) (\(info.id.short)) at \(info.address): \(error)")
             }
         }
+    }
+
+    /// Throws `.shutDown` when the node was stopped while it was joining.
+    private func checkStillStarting() throws(NodeError) {
+        guard state == .starting else { throw NodeError(.shutDown, "node \(name) was stopped while starting") }
+    }
+
+    /// Connects to a member unless a connection to it exists or is being made, so that one side
+    /// never opens two connections to the same member at once.
+    ///
+    /// - Returns: false when another node answered at the member's address (the member is gone).
+    @discardableResult
+    func dialMember(_ info: NodeInfo) async throws -> Bool {
+        guard memberLinks[info.id] == nil, !dialling.contains(info.id) else { return true }
+        let address = try SocketAddress(parsing: info.address)
+        dialling.insert(info.id)
+        defer { dialling.remove(info.id) }
+        let link = try await dial(address, role: .member, timeout: configuration.joinTimeout)
+        return link.remote?.id == info.id
     }
 
     /// A member handshake completed on `link` (either direction).
@@ -66,13 +96,19 @@ extension Node {
             link.lastSequence = lastSequence[remote.id] ?? 0
         }
         memberLinks[remote.id] = link
-        if inboundPaused { link.connection.pauseReading() }
+        applyReadState(link)
         reconnecting.removeValue(forKey: remote.id)?.close()
         expectedMembers.removeValue(forKey: remote.id)?.close()
         if let known = view[remote.id] {
             if known.status != .alive {
+                // Broadcasts sent while it was unreachable never reached it: report it failed and
+                // joined again, so that what is built on top (stores) resynchronizes.
                 view[remote.id]?.status = .alive
                 logger.info("member \(remote.name) (\(remote.id.short)) at \(remote.address) is reachable again")
+                var failed = known
+                failed.status = .failed
+                publish(.init(kind: .failed, member: failed))
+                publish(.init(kind: .joined, member: view[remote.id]!))
             }
             return
         }
@@ -80,33 +116,36 @@ extension Node {
         view[remote.id] = member
         logger.info("member joined: \(remote.name) (\(remote.id)) at \(remote.address)")
         publish(.init(kind: .joined, member: member))
+        // Tell the other members, so that nodes joining at the same time through different members
+        // still find each other.
+        writer.reset()
+        WireMessage.memberJoined(remote).encode(into: &writer)
+        for (memberID, other) in memberLinks where memberID != remote.id {
+            other.connection.write(frame: writer.bytes)
+        }
     }
 
-    /// A joiner asked for the member list: send it, and announce the joiner to everyone else.
+    /// A joiner asked for the member list: send it. (Its handshake already announced it to the
+    /// other members.)
     func receivedJoinRequest(on link: Link) {
         guard let joiner = link.remote else { return }
         let list = [selfInfo] + view.values.filter { $0.status == .alive && $0.id != joiner.id }.map {
             NodeInfo(id: $0.id, incarnation: 0, name: $0.name, address: $0.address)
         }
         send(.memberList(list), on: link)
-        writer.reset()
-        WireMessage.memberJoined(joiner).encode(into: &writer)
-        for (memberID, other) in memberLinks where memberID != joiner.id {
-            other.connection.write(frame: writer.bytes)
-        }
     }
 
     /// Another member announced a joiner; it will connect to us. If it has not within the join
     /// timeout, connect to it ourselves.
     func receivedMemberJoined(_ info: NodeInfo) {
         guard info.id != id, memberLinks[info.id] == nil, expectedMembers[info.id] == nil,
-            let joinerAddress = try? SocketAddress(parsing: info.address)
+            SocketAddressText.isValid(info.address)
         else { return }
         expectedMembers[info.id] = loop.schedule(after: configuration.joinTimeout) { [unowned self] in
             self.assumeIsolated { node in
                 node.expectedMembers.removeValue(forKey: info.id)
                 guard node.state == .running, node.memberLinks[info.id] == nil else { return }
-                Task { try? await node.dial(joinerAddress, role: .member, timeout: node.configuration.joinTimeout) }
+                Task { try? await node.dialMember(info) }
             }
         }
     }
@@ -118,7 +157,11 @@ extension Node {
         }
         link.closingOnPurpose = true
         link.connection.close()
-        memberLinks.removeValue(forKey: leaver)
+        if let current = memberLinks[leaver] {
+            current.closingOnPurpose = true
+            current.connection.close()
+            memberLinks.removeValue(forKey: leaver)
+        }
         reconnecting.removeValue(forKey: leaver)?.close()
         guard var member = view.removeValue(forKey: leaver) else { return }
         member.status = .left
@@ -136,23 +179,22 @@ extension Node {
     }
 
     private func reconnect(_ remote: NodeInfo, attemptsLeft: Int) {
-        guard attemptsLeft > 0, let remoteAddress = try? SocketAddress(parsing: remote.address) else {
+        guard attemptsLeft > 0, SocketAddressText.isValid(remote.address) else {
             return memberFailed(remote.id)
         }
         reconnecting[remote.id]?.close()
         reconnecting[remote.id] = loop.schedule(after: configuration.reconnectInterval) { [unowned self] in
             self.assumeIsolated { node in
                 node.reconnecting.removeValue(forKey: remote.id)
-                guard node.state == .running, node.view[remote.id] != nil, node.memberLinks[remote.id] == nil else { return }
+                guard node.isActive, node.view[remote.id] != nil, node.memberLinks[remote.id] == nil else { return }
                 Task {
                     do {
-                        let link = try await node.dial(remoteAddress, role: .member, timeout: node.configuration.joinTimeout)
-                        if link.remote?.id != remote.id && node.state == .running {
-                            // Another node took that address: ours is gone for good.
+                        if try await !node.dialMember(remote) && node.isActive {
+                            // Another node answers at that address: ours is gone for good.
                             node.memberFailed(remote.id)
                         }
                     } catch {
-                        if node.state == .running && node.memberLinks[remote.id] == nil {
+                        if node.isActive && node.memberLinks[remote.id] == nil {
                             node.reconnect(remote, attemptsLeft: attemptsLeft - 1)
                         }
                     }
@@ -161,7 +203,7 @@ extension Node {
         }
     }
 
-    private func memberFailed(_ memberID: NodeID) {
+    func memberFailed(_ memberID: NodeID) {
         reconnecting.removeValue(forKey: memberID)?.close()
         guard memberLinks[memberID] == nil, var member = view.removeValue(forKey: memberID) else { return }
         member.status = .failed
@@ -204,7 +246,11 @@ extension Node {
     /// Stops: tells the others when `announce`, lets queued frames leave (for at most 2 seconds),
     /// closes every link, fails pending requests, ends every stream.
     func stop(announce: Bool) async {
-        guard state == .running || state == .starting else { return }
+        guard isActive else {
+            // A stop under way: wait for it, so that the loop is not shut down under its leave.
+            if state == .stopping { await withCheckedContinuation { stoppedWaiters.append($0) } }
+            return
+        }
         state = .stopping
         listener?.close()
         listener = nil
@@ -238,5 +284,8 @@ extension Node {
         changeStreams = [:]
         finishEventStreams()
         state = .stopped
+        let waiters = stoppedWaiters
+        stoppedWaiters = []
+        for waiter in waiters { waiter.resume() }
     }
 }

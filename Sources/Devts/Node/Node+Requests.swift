@@ -47,7 +47,7 @@ extension Node {
             } else {
                 var delivery = DeliveryBatch()
                 receivedRequest(Event(name: name, origin: id, kind: .request(id: requestID), payload: ArraySlice(payload)),
-                                delivery: &delivery)
+                                from: nil, delivery: &delivery)
                 finishDelivery(delivery)
             }
         }
@@ -93,20 +93,21 @@ extension Node {
 
     private func sendReply(requestID: UInt64, status: ReplyStatus, payload: ArraySlice<UInt8>, to origin: NodeID) throws {
         if origin == id {
-            receivedReply(requestID: requestID, status: status.rawValue, payload: payload)
+            receivedReply(requestID: requestID, status: status.rawValue, payload: payload, from: id)
             return
         }
         let link = try memberLink(origin)
         send(.reply(requestID: requestID, status: status.rawValue, payload: payload), on: link)
     }
 
-    func receivedRequest(_ event: Event, delivery: inout DeliveryBatch) {
+    func receivedRequest(_ event: Event, from link: Link?, delivery: inout DeliveryBatch) {
         guard case .request(let requestID) = event.kind else { return }
         if let responder = responders[event.name] {
             statistics.eventsReceived += 1
+            link?.pendingResponders += 1
             Task {
-                let status: ReplyStatus
-                let payload: [UInt8]
+                var status: ReplyStatus
+                var payload: [UInt8]
                 do {
                     payload = try await responder(event)
                     status = .ok
@@ -114,7 +115,15 @@ extension Node {
                     payload = Array("\(error)".utf8)
                     status = .handlerFailed
                 }
+                if Self.eventFrameOverhead + payload.count > configuration.maxFrameSize {
+                    payload = Array("the reply of \(payload.count) bytes exceeds the frame limit of \(configuration.maxFrameSize)".utf8)
+                    status = .handlerFailed
+                }
                 try? self.sendReply(requestID: requestID, status: status, payload: ArraySlice(payload), to: event.origin)
+                if let link {
+                    link.pendingResponders -= 1
+                    updateThrottle(link)
+                }
             }
         } else if hasNamedListener(for: event.name) {
             deliver(event, delivery: &delivery)
@@ -124,8 +133,10 @@ extension Node {
         }
     }
 
-    func receivedReply(requestID: UInt64, status: UInt8, payload: ArraySlice<UInt8>) {
-        guard let pending = pendingRequests[requestID] else { return }  // late reply after a timeout
+    /// A reply from `sender` (this node itself for a request it sent to itself).
+    func receivedReply(requestID: UInt64, status: UInt8, payload: ArraySlice<UInt8>, from sender: NodeID?) {
+        // A late reply after a timeout is dropped; so is one from another node than the one asked.
+        guard let pending = pendingRequests[requestID], pending.target == sender else { return }
         let message = String(decoding: payload, as: UTF8.self)
         switch ReplyStatus(rawValue: status) {
         case .ok: complete(requestID, .success(Array(payload)))

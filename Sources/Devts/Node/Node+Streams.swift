@@ -91,7 +91,7 @@ extension Node {
             inboundPaused = true
             statistics.inboundPauses += 1
             logger.debug("a stream's consumer is \(subscription.gauge.limit) elements behind: pausing reads from members")
-            for link in memberLinks.values { link.connection.pauseReading() }
+            for link in memberLinks.values { applyReadState(link) }
         }
     }
 
@@ -103,9 +103,7 @@ extension Node {
             || batchStreams.values.contains { $0.subscription.gauge.isFull }
         guard !full else { return }
         inboundPaused = false
-        if state == .running {
-            for link in memberLinks.values { link.connection.resumeReading() }
-        }
+        for link in memberLinks.values { applyReadState(link) }
     }
 
     func finishEventStreams() {

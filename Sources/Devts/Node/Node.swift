@@ -48,6 +48,10 @@ public actor Node {
     @exclusivity(unchecked) var links: [UInt64: Link] = [:]
     @exclusivity(unchecked) var memberLinks: [NodeID: Link] = [:]
     @exclusivity(unchecked) var view: [NodeID: Cluster.Member] = [:]
+    /// Members this node is connecting to right now (never two connections at once to one member).
+    var dialling: Set<NodeID> = []
+    /// `shutdown()` calls waiting for a stop already under way.
+    var stoppedWaiters: [CheckedContinuation<Void, Never>] = []
     var reconnecting: [NodeID: LoopTimer] = [:]
     var expectedMembers: [NodeID: LoopTimer] = [:]
     var changeStreams: [UInt64: AsyncStream<Cluster.MembershipChange>.Continuation] = [:]
@@ -169,6 +173,9 @@ public actor Node {
         await stop(announce: false)
         try await loop.shutdown()
     }
+
+    /// Starting or running: the node takes part in the cluster.
+    var isActive: Bool { state == .running || state == .starting }
 
     /// Throws `.shutDown` unless the node is running.
     func checkRunning() throws(NodeError) {

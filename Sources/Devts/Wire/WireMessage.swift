@@ -85,22 +85,22 @@ enum WireMessage: Sendable {
         case .event:
             message = .event(
                 origin: try reader.nodeID("origin"), sequence: try reader.u64("sequence"),
-                name: try reader.string("name", cache: &names), payload: try reader.byteField("payload"))
+                name: try reader.eventName(cache: &names), payload: try reader.byteField("payload"))
         case .message:
             message = .message(
-                origin: try reader.nodeID("origin"), name: try reader.string("name", cache: &names),
+                origin: try reader.nodeID("origin"), name: try reader.eventName(cache: &names),
                 payload: try reader.byteField("payload"))
         case .request:
             message = .request(
                 origin: try reader.nodeID("origin"), requestID: try reader.u64("request id"),
-                name: try reader.string("name", cache: &names), payload: try reader.byteField("payload"))
+                name: try reader.eventName(cache: &names), payload: try reader.byteField("payload"))
         case .reply:
             message = .reply(
                 requestID: try reader.u64("request id"), status: try reader.u8("status"),
                 payload: try reader.byteField("payload"))
         case .clientEmit:
             message = .clientEmit(
-                requestID: try reader.u64("request id"), name: try reader.string("name", cache: &names),
+                requestID: try reader.u64("request id"), name: try reader.eventName(cache: &names),
                 payload: try reader.byteField("payload"))
         case .membersQuery:
             message = .membersQuery
@@ -179,6 +179,13 @@ enum WireMessage: Sendable {
 }
 
 extension WireReader {
+    /// An event name: a string of 1 to 65535 bytes.
+    mutating func eventName(cache: inout NameCache) throws(WireError) -> String {
+        let name = try string("name", cache: &cache)
+        if name.isEmpty { throw WireError.invalid(field: "name", reason: "is empty") }
+        return name
+    }
+
     mutating func nodeInfo() throws(WireError) -> NodeInfo {
         NodeInfo(
             id: try nodeID("node id"), incarnation: try u64("incarnation"),
