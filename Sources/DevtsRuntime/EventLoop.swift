@@ -292,18 +292,21 @@ public final class EventLoop: @unchecked Sendable {
     private func threadMain() {
         clibuv_set_thread_name(name)
         uv_run(uvLoop, UV_RUN_DEFAULT)
-        // Run what was queued after the wakeup handle closed, until the queue is empty and closed.
-        while let jobs = lock.withLock({ () -> [LoopJob]? in
-            if pendingJobs.isEmpty {
-                acceptingJobs = false
-                return nil
-            }
-            defer { pendingJobs = [] }
-            return pendingJobs
-        }) {
-            for job in jobs { run(job) }
+        // Close what jobs opened after the shutdown pass, and run what was queued after the wakeup
+        // handle closed, until nothing is open and the queue is empty and closed.
+        while true {
             closeResources()
             uv_run(uvLoop, UV_RUN_DEFAULT)
+            let jobs = lock.withLock { () -> [LoopJob]? in
+                if pendingJobs.isEmpty {
+                    acceptingJobs = false
+                    return nil
+                }
+                defer { pendingJobs = [] }
+                return pendingJobs
+            }
+            guard let jobs else { break }
+            for job in jobs { run(job) }
         }
         let rc = uv_loop_close(uvLoop)
         let waiters = lock.withLock { () -> [CheckedContinuation<Void, any Error>] in
