@@ -31,16 +31,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Starting child processes without Foundation.Process (for the CLI's demo and the tests).
+        .target(name: "DevtsSpawn"),
         .executableTarget(
             name: "DevtsCLI",
             dependencies: [
                 "Devts",
+                "DevtsSpawn",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "DevtsRuntimeTests", dependencies: ["DevtsRuntime"]),
-        .testTarget(name: "DevtsTests", dependencies: ["Devts", "DevtsRuntime", "DevtsCLI"]),
+        .testTarget(name: "DevtsTests", dependencies: ["Devts", "DevtsRuntime", "DevtsCLI", "DevtsSpawn"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,3 +1,4 @@
+import DevtsSpawn
 import Foundation
 import Synchronization
 
@@ -26,60 +27,39 @@ struct NodeLine: Decodable, Sendable {
 /// A `devts node --json` child process: its stdin to write commands to, and the lines it printed.
 final class ChildNode: Sendable {
     let label: String
-    private let process: Process
-    private let input: FileHandle
-    private let collected = Mutex<(lines: [NodeLine], raw: [String], ended: Bool)>(([], [], false))
+    private let process: ChildProcess
+    private let output = Output()
+
+    /// What the node printed, filled by the child's reader thread.
+    private final class Output: Sendable {
+        let state = Mutex<(lines: [NodeLine], raw: [String], ended: Bool)>(([], [], false))
+    }
 
     /// Starts `executable node --json arguments…` with stdin and stdout piped; stderr is inherited.
     init(label: String, executable: String, arguments: [String]) throws {
         self.label = label
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["node", "--json"] + arguments
-        let stdin = Pipe()
-        let stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        try process.run()
-        self.process = process
-        self.input = stdin.fileHandleForWriting
-        let descriptor = stdout.fileHandleForReading.fileDescriptor
-        let thread = Thread { [self] in
-            var pending: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            while true {
-                let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-                if count < 0 && errno == EINTR { continue }
-                if count <= 0 { break }
-                pending.append(contentsOf: buffer[..<count])
-                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                    let bytes = Array(pending[..<newline])
-                    pending.removeSubrange(...newline)
-                    let line = try? JSONDecoder().decode(NodeLine.self, from: Data(bytes))
-                    self.collected.withLock { state in
-                        state.raw.append(String(decoding: bytes, as: UTF8.self))
-                        if let line { state.lines.append(line) }
-                    }
-                }
+        let output = self.output
+        process = try ChildProcess(executable: executable, arguments: ["node", "--json"] + arguments) { text in
+            guard let text else { return output.state.withLock { $0.ended = true } }
+            let line = try? JSONDecoder().decode(NodeLine.self, from: Data(text.utf8))
+            output.state.withLock { state in
+                state.raw.append(text)
+                if let line { state.lines.append(line) }
             }
-            self.collected.withLock { $0.ended = true }
-            close(descriptor)
         }
-        thread.name = "devts-demo-\(label)"
-        thread.start()
     }
 
-    var pid: Int32 { process.processIdentifier }
+    var pid: Int32 { process.pid }
     var isRunning: Bool { process.isRunning }
 
     /// Lines printed so far.
-    var lines: [NodeLine] { collected.withLock { $0.lines } }
+    var lines: [NodeLine] { output.state.withLock { $0.lines } }
     /// The raw text of the lines printed so far.
-    var rawLines: [String] { collected.withLock { $0.raw } }
+    var rawLines: [String] { output.state.withLock { $0.raw } }
 
     /// Writes one command line to the node's stdin.
     func send(_ command: String) throws {
-        try input.write(contentsOf: Data((command + "\n").utf8))
+        try process.write(command + "\n")
     }
 
     /// Waits until a printed line matches `predicate`, polling until `timeout` has passed.
@@ -88,7 +68,7 @@ final class ChildNode: Sendable {
     ) async throws -> NodeLine {
         let deadline = ContinuousClock.now + timeout
         while true {
-            let (lines, ended) = collected.withLock { ($0.lines, $0.ended) }
+            let (lines, ended) = output.state.withLock { ($0.lines, $0.ended) }
             if let line = lines.first(where: predicate) { return line }
             if let error = lines.first(where: { $0.type == "error" }) {
                 throw DemoError("\(label) printed an error while waiting for \(what): \(error.message ?? "")")
@@ -106,18 +86,16 @@ final class ChildNode: Sendable {
     /// Waits for the process to exit; nil when it is still running after `timeout`.
     func waitForExit(within timeout: Duration) async -> Int32? {
         let deadline = ContinuousClock.now + timeout
-        while process.isRunning {
+        while true {
+            if let status = process.exitStatus { return status }
             guard ContinuousClock.now < deadline else { return nil }
             try? await Task.sleep(for: .milliseconds(20))
         }
-        return process.terminationStatus
     }
 
     /// Kills the process (SIGKILL) if it still runs, and reaps it.
     func kill() {
-        guard process.isRunning else { return }
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        process.kill()
     }
 }
 

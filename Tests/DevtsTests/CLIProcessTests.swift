@@ -141,7 +141,8 @@ struct CLIProcessTests {
         #expect(again.stdout.first?.contains(fID) == true)
 
         // Nothing answering: a clear message and a non-zero exit code.
-        let closed = try await freePort()
+        let reserved = try ClosedPort()
+        let closed = reserved.address.port
         let noMembers = try await group.run(["members", "--via", "127.0.0.1:\(closed)"])
         #expect(noMembers.code != 0)
         #expect(noMembers.stderr.contains("could not get the members from 127.0.0.1:\(closed)"), "\(noMembers.stderr)")
@@ -170,7 +171,8 @@ struct CLIProcessTests {
     @Test func requireJoinWithNothingToJoinFails() async throws {
         let group = ProcessGroup()
         defer { group.killAll() }
-        let closed = try await freePort()
+        let reserved = try ClosedPort()
+        let closed = reserved.address.port
         let node = try group.start("lonely", ["node", "--json", "--join", "127.0.0.1:\(closed)", "--require-join"])
         let code = try await node.waitForExit()
         #expect(code == 1)
@@ -204,21 +206,3 @@ struct CLIProcessTests {
     }
 }
 
-/// A port nothing listens on (bound, then released).
-private func freePort() async throws -> Int {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { throw HarnessError("socket failed") }
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sockaddr in
-            bind(descriptor, sockaddr, length) == 0 && getsockname(descriptor, sockaddr, &length) == 0
-        }
-    }
-    guard bound else { throw HarnessError("bind failed") }
-    return Int(UInt16(bigEndian: address.sin_port))
-}

@@ -1,4 +1,5 @@
 import Devts
+import Glibc
 import DevtsRuntime
 import Testing
 
@@ -32,7 +33,8 @@ struct ClusterMembershipTests {
 
     @Test("the first answering address is used; unreachable ones are skipped")
     func skipsDeadJoinAddresses() async throws {
-        let dead = try await closedPort()
+        let closed = try ClosedPort()
+        let dead = closed.address
         let a = try await Node.start(config(name: "a"))
         let b = try await Node.start(config(join: [dead, await a.address], name: "b"))
         #expect(await !b.bootstrapped)
@@ -60,16 +62,14 @@ struct ClusterMembershipTests {
 
     @Test("a node told it must join fails cleanly when nothing answers")
     func requireJoinFailsCleanly() async throws {
-        let dead = try await closedPort()
+        let closed = try ClosedPort()
+        let dead = closed.address
         let error = await #expect(throws: NodeError.self) {
             try await Node.start(config(join: [dead], requireJoin: true))
         }
+        closed.release()
         #expect(error?.code == .joinFailed)
         #expect(error?.message.contains(dead.description) == true)
-        // Its port is free again: a node can listen there now.
-        let reuse = try await Node.start(NodeConfiguration(listen: dead, logger: quietLogger()))
-        #expect(await reuse.address.port == dead.port)
-        try await reuse.shutdown()
     }
 
     @Test("a graceful leave is reported as left at once, a lost node as failed")
@@ -109,14 +109,36 @@ struct ClusterMembershipTests {
     }
 }
 
-/// A port on 127.0.0.1 where nothing listens.
-func closedPort() async throws -> SocketAddress {
-    let loop = try EventLoop(name: "closed-port")
-    let address = try await loop.submit {
-        let listener = try TCPListener(on: loop, address: try SocketAddress(host: "127.0.0.1", port: 0)) { $0.close() }
-        defer { listener.close() }
-        return listener.address
+/// A port on 127.0.0.1 where nothing listens, held (bound, not listening) until `release()`, so
+/// that no test running meanwhile can be given it: connecting there is refused.
+final class ClosedPort: @unchecked Sendable {
+    let address: SocketAddress
+    private var descriptor: Int32
+
+    init() throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
+            }
+        }
+        guard descriptor >= 0, bound else {
+            if descriptor >= 0 { close(descriptor) }
+            throw HarnessError("cannot reserve a port on 127.0.0.1")
+        }
+        self.descriptor = descriptor
+        self.address = try SocketAddress(host: "127.0.0.1", port: Int(UInt16(bigEndian: address.sin_port)))
     }
-    try await loop.shutdown()
-    return address
+
+    /// Frees the port.
+    func release() {
+        if descriptor >= 0 { close(descriptor) }
+        descriptor = -1
+    }
+
+    deinit { release() }
 }

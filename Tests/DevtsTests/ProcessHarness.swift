@@ -1,3 +1,4 @@
+import DevtsSpawn
 import Foundation
 import Synchronization
 
@@ -30,66 +31,33 @@ typealias JSONLine = [String: Any]
 /// A running `devts` process: stdin to write to, stdout and stderr collected as they come.
 final class DevtsProcess: Sendable {
     let label: String
-    private let process: Process
-    private let input: FileHandle
-    private let output = Mutex<(stdout: [String], stderr: String, stdoutEnded: Bool)>(([], "", false))
+    private let process: ChildProcess
+    private let output = Output()
+
+    /// What the process printed, filled by its reader threads.
+    private final class Output: Sendable {
+        let state = Mutex<(stdout: [String], stderr: String, stdoutEnded: Bool)>(([], "", false))
+    }
 
     init(_ label: String, _ arguments: [String]) throws {
         self.label = label
-        let process = Process()
-        process.executableURL = try devtsExecutable()
-        process.arguments = arguments
-        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        self.process = process
-        input = stdin.fileHandleForWriting
-        Self.collect(stdout.fileHandleForReading.fileDescriptor, name: "\(label)-out") { [self] text, ended in
-            self.output.withLock { state in
-                if let text { state.stdout.append(text) }
-                if ended { state.stdoutEnded = true }
-            }
-        }
-        Self.collect(stderr.fileHandleForReading.fileDescriptor, name: "\(label)-err", lines: false) { [self] text, _ in
-            if let text { self.output.withLock { $0.stderr += text } }
-        }
+        let output = self.output
+        process = try ChildProcess(
+            executable: try devtsExecutable().path, arguments: arguments,
+            onStdout: { line in
+                output.state.withLock { state in
+                    if let line { state.stdout.append(line) } else { state.stdoutEnded = true }
+                }
+            },
+            onStderr: { line in
+                if let line { output.state.withLock { $0.stderr += line + "\n" } }
+            })
     }
 
-    /// Reads `descriptor` on a thread of its own until EOF, handing over whole lines (or raw chunks).
-    private static func collect(
-        _ descriptor: Int32, name: String, lines: Bool = true, _ deliver: @escaping @Sendable (String?, Bool) -> Void
-    ) {
-        let thread = Thread {
-            var pending: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-                if count < 0 && errno == EINTR { continue }
-                if count <= 0 { break }
-                if !lines {
-                    deliver(String(decoding: buffer[..<count], as: UTF8.self), false)
-                    continue
-                }
-                pending.append(contentsOf: buffer[..<count])
-                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                    deliver(String(decoding: pending[..<newline], as: UTF8.self), false)
-                    pending.removeSubrange(...newline)
-                }
-            }
-            if !pending.isEmpty { deliver(String(decoding: pending, as: UTF8.self), false) }
-            deliver(nil, true)
-            close(descriptor)
-        }
-        thread.name = name
-        thread.start()
-    }
-
-    var pid: Int32 { process.processIdentifier }
+    var pid: Int32 { process.pid }
     var isRunning: Bool { process.isRunning }
-    var stdoutLines: [String] { output.withLock { $0.stdout } }
-    var stderrText: String { output.withLock { $0.stderr } }
+    var stdoutLines: [String] { output.state.withLock { $0.stdout } }
+    var stderrText: String { output.state.withLock { $0.stderr } }
 
     /// The stdout lines that are JSON objects.
     var jsonLines: [JSONLine] {
@@ -102,15 +70,15 @@ final class DevtsProcess: Sendable {
     }
 
     func send(_ command: String) throws {
-        try input.write(contentsOf: Data((command + "\n").utf8))
+        try process.write(command + "\n")
     }
 
     func closeInput() throws {
-        try input.close()
+        process.closeInput()
     }
 
     func signal(_ number: Int32) {
-        if process.isRunning { Foundation.kill(process.processIdentifier, number) }
+        process.signal(number)
     }
 
     /// Waits until `condition` holds for the JSON lines printed so far; throws after `timeout`.
@@ -143,23 +111,23 @@ final class DevtsProcess: Sendable {
     /// Waits for the process to exit and returns its exit code; throws after `timeout`.
     func waitForExit(within timeout: Duration = .seconds(15)) async throws -> Int32 {
         let deadline = ContinuousClock.now + timeout
-        while process.isRunning {
+        var status = process.exitStatus
+        while status == nil {
             guard ContinuousClock.now < deadline else { throw HarnessError("\(label) still runs after \(timeout)") }
             try await Task.sleep(for: .milliseconds(20))
+            status = process.exitStatus
         }
         // Let the reader threads drain what the process wrote before it exited.
-        while !output.withLock({ $0.stdoutEnded }) {
+        while !output.state.withLock({ $0.stdoutEnded }) {
             guard ContinuousClock.now < deadline + .seconds(2) else { break }
             try await Task.sleep(for: .milliseconds(5))
         }
-        return process.terminationStatus
+        return status!
     }
 
     /// SIGKILLs the process if it still runs, and reaps it.
     func kill() {
-        guard process.isRunning else { return }
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        process.kill()
     }
 }
 
