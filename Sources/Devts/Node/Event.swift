@@ -33,6 +33,13 @@ public struct Event: Sendable {
     /// The payload as a new array.
     public var bytes: [UInt8] { Array(payload) }
 
+    /// This event, with its payload copied out when it is a small part of a large buffer (a read
+    /// of many frames), so that keeping the event does not keep the whole buffer alive.
+    func compacted(bufferSize: Int) -> Event {
+        guard bufferSize > 64 * 1024, payload.count < bufferSize / 4 else { return self }
+        return Event(name: name, origin: origin, kind: kind, payload: ArraySlice(Array(payload)))
+    }
+
     /// The payload as text, when it is valid UTF-8.
     public var text: String? { payload.withUnsafeBytes { UTF8Text.decode($0) } }
 

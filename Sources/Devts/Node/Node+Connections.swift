@@ -119,7 +119,7 @@ extension Node {
 
     /// Every whole frame of one read, in order.
     func received(_ batch: FrameBatch, on link: Link) {
-        var delivery = DeliveryBatch()
+        var delivery = DeliveryBatch(bufferSize: batch.storage.count)
         for frame in batch {
             guard link.connection.isOpen else { break }
             let message: WireMessage

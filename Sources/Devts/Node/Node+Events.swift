@@ -4,6 +4,8 @@ import Logging
 /// Events of one read, gathered for the batch streams.
 struct DeliveryBatch {
     var events: [Event] = []
+    /// The size of the read the events are slices of (0 for events made here).
+    var bufferSize = 0
 }
 
 /// What listens for events of one name.
@@ -172,12 +174,19 @@ extension Node {
     /// Hands `event` to the handlers and per-event streams now, and keeps it for the batch streams.
     func deliver(_ event: Event, delivery: inout DeliveryBatch) {
         statistics.eventsReceived += 1
-        if let named = listeners[event.name] {
+        let named = listeners[event.name]
+        if let named {
             for handler in named.handlers { handler(event) }
-            for subscription in named.streams.values { feed(subscription, event) }
         }
-        for subscription in allEventStreams.values { feed(subscription, event) }
-        if !batchStreams.isEmpty { delivery.events.append(event) }
+        let hasStreams = !(named?.streams.isEmpty ?? true) || !allEventStreams.isEmpty || !batchStreams.isEmpty
+        guard hasStreams else { return }
+        // Streams keep events for a while: do not let a small payload keep a large read alive.
+        let kept = event.compacted(bufferSize: delivery.bufferSize)
+        if let named {
+            for subscription in named.streams.values { feed(subscription, kept) }
+        }
+        for subscription in allEventStreams.values { feed(subscription, kept) }
+        if !batchStreams.isEmpty { delivery.events.append(kept) }
     }
 
     func finishDelivery(_ delivery: DeliveryBatch) {
