@@ -114,9 +114,10 @@ struct NodeCommand: AsyncParsableCommand {
         let output = Output(json: json)
         let control = ControlChannel()  // before starting: a signal during the join ends the process
         let cluster = clusterOptions.cluster
+        let logger = logOptions.makeLogger()
         let configuration = NodeConfiguration(
             listen: try listen ?? SocketAddress(parsing: Self.defaultListen), advertise: advertise, join: join,
-            cluster: cluster, name: name, requireJoin: requireJoin, logger: logOptions.makeLogger())
+            cluster: cluster, name: name, requireJoin: requireJoin, logger: logger)
 
         // Subscribed before the join, so that nothing arriving during it is missed; printed after the
         // started line.
@@ -172,6 +173,7 @@ struct NodeCommand: AsyncParsableCommand {
                     output.note("stdin ended: leaving the cluster")
                     break loop
                 }
+                logger.notice("standard input ended; the node keeps running (SIGINT or SIGTERM stops it)")
             case .signal(let number):
                 output.note("\(ControlChannel.name(number)): leaving the cluster")
                 break loop

@@ -111,7 +111,7 @@ struct CLIProcessTests {
         let group = ProcessGroup()
         defer { group.killAll() }
         let (e, eID, eAddress) = try await group.startNode("e")
-        let (f, fID, _) = try await group.startNode("f", ["--join", eAddress])
+        let (f, fID, _) = try await group.startNode("f", ["--join", eAddress, "--log-level", "notice"])
         try await e.waitForLine("member-joined") { $0["id"] as? String == fID }
 
         let json = try await group.run(["members", "--via", eAddress, "--json"])
@@ -135,7 +135,7 @@ struct CLIProcessTests {
 
         // End of stdin does not stop a node: F still answers afterwards.
         try f.closeInput()
-        try await Task.sleep(for: .milliseconds(200))  // give a wrong exit time to happen
+        try await f.waitForStderr("standard input ended")
         #expect(f.isRunning)
         let again = try await group.run(["members", "--via", eAddress, "--json"])
         #expect(again.stdout.first?.contains(fID) == true)

@@ -97,6 +97,17 @@ final class DevtsProcess: Sendable {
         }
     }
 
+    /// Waits until the process has written `text` to stderr; throws after `timeout`.
+    func waitForStderr(_ text: String, within timeout: Duration = .seconds(15)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !stderrText.contains(text) {
+            guard ContinuousClock.now < deadline else {
+                throw HarnessError("\(label) did not write '\(text)' to stderr within \(timeout).\nstderr:\n\(stderrText)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     /// Waits for the first line of `type` that satisfies `condition`.
     @discardableResult
     func waitForLine(
