@@ -11,6 +11,8 @@ extension Node {
     /// Pauses or resumes reading `link` to match why it should not be read: its own throttle, or
     /// (for members) a full stream.
     func applyReadState(_ link: Link) {
+        // A stopping node closes its links; and after its loop has closed, libuv must not be called.
+        guard isActive, link.connection.isOpen else { return }
         if link.throttled || (inboundPaused && link.phase == .member) {
             link.connection.pauseReading()
         } else {
@@ -23,6 +25,7 @@ extension Node {
     /// — or while too many of its requests are still being answered. Reads again once that is over.
     /// So a peer cannot make this node queue memory without bound.
     func updateThrottle(_ link: Link) {
+        guard isActive else { return }
         let congested = link.connection.isOverHighWaterMark
             || (link.phase == .client && memberLinks.values.contains { $0.connection.isOverHighWaterMark })
         let busy = link.pendingResponders >= Self.maxPendingResponders
