@@ -12,6 +12,8 @@ public final class ChildProcess: @unchecked Sendable {
     public let pid: pid_t
     private let stdinFD: Int32
     private let lock = NSLock()
+    /// Guards the stdin descriptor (apart from `lock`, so that a blocked write cannot block `kill`).
+    private let inputLock = NSLock()
     private var status: Int32?
     private var inputClosed = false
 
@@ -27,8 +29,22 @@ public final class ChildProcess: @unchecked Sendable {
         onStderr: (@Sendable (String?) -> Void)? = nil
     ) throws {
         let stdinPipe = try Self.pipe()
-        let stdoutPipe = try Self.pipe()
-        let stderrPipe = onStderr == nil ? nil : try Self.pipe()
+        let stdoutPipe: (read: Int32, write: Int32)
+        let stderrPipe: (read: Int32, write: Int32)?
+        do {
+            stdoutPipe = try Self.pipe()
+            do {
+                stderrPipe = onStderr == nil ? nil : try Self.pipe()
+            } catch {
+                close(stdoutPipe.read)
+                close(stdoutPipe.write)
+                throw error
+            }
+        } catch {
+            close(stdinPipe.read)
+            close(stdinPipe.write)
+            throw error
+        }
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -59,12 +75,17 @@ public final class ChildProcess: @unchecked Sendable {
 
     deinit {
         closeInput()
+        kill()  // never leave a child running, or a zombie, behind its owner
     }
 
     /// Writes `text` to the child's stdin.
     ///
     /// - Throws: `SpawnError` when the child no longer reads (its stdin closed).
     public func write(_ text: String) throws {
+        // Under the lock, so that a concurrent `closeInput()` cannot hand the descriptor to another file.
+        inputLock.lock()
+        defer { inputLock.unlock() }
+        guard !inputClosed else { throw SpawnError("the input of process \(pid) is closed") }
         var bytes = Array(text.utf8)[...]
         while !bytes.isEmpty {
             // send with MSG_NOSIGNAL: a child that has gone is an error here, not a SIGPIPE.
@@ -79,11 +100,10 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Closes the child's stdin (it reads end of input). Closing twice is harmless.
     public func closeInput() {
-        let close = lock.withLock { () -> Bool in
-            defer { inputClosed = true }
-            return !inputClosed
+        inputLock.withLock {
+            if !inputClosed { Glibc.close(stdinFD) }
+            inputClosed = true
         }
-        if close { Glibc.close(stdinFD) }
     }
 
     /// Whether the child still runs (reaps it when it has exited).
@@ -100,16 +120,19 @@ public final class ChildProcess: @unchecked Sendable {
         }
     }
 
-    /// Sends `signal` to the child if it still runs.
+    /// Sends `signal` to the child if it still runs. (Under the lock: once reaped, its pid may
+    /// belong to another process.)
     public func signal(_ signal: Int32) {
-        if isRunning { Glibc.kill(pid, signal) }
+        lock.withLock {
+            if status == nil { _ = Glibc.kill(pid, signal) }
+        }
     }
 
     /// Kills the child (SIGKILL) if it still runs, and waits until it is gone.
     public func kill() {
-        guard isRunning else { return }
-        Glibc.kill(pid, SIGKILL)
         lock.withLock {
+            guard status == nil else { return }
+            Glibc.kill(pid, SIGKILL)
             var raw: Int32 = 0
             while status == nil {
                 let rc = waitpid(pid, &raw, 0)

@@ -50,4 +50,50 @@ struct BackpressureTests {
         #expect(await b.statistics.inboundPauses >= 2)  // it paused again each time it filled up
         try await shutDownAll([a, b])
     }
+
+    @Test("two members flooding each other while their consumers lag both finish: no mutual pause")
+    func mutualFloodDoesNotDeadlock() async throws {
+        let total = 60_000  // 60 MB each way: far more than the high-water marks and kernel buffers
+        var slow = config(name: "a")
+        slow.streamBufferLimit = 1_000
+        let a = try await Node.start(slow)
+        slow.name = "b"
+        slow.join = [await a.address]
+        let b = try await Node.start(slow)
+        #expect(await waitUntil { await a.members.count == 2 })
+        let payload = [UInt8](repeating: 0x5A, count: 1_024)
+        let received = [Collector<Int>(), Collector<Int>()]
+        var consumers: [Task<Void, Never>] = []
+        for (node, counter) in zip([a, b], received) {
+            let stream = await node.events(named: "flood")
+            consumers.append(Task {
+                var count = 0
+                for await _ in stream {
+                    count += 1
+                    // A slow consumer (not a wait for anything): it falls behind, so reads pause.
+                    if count % 200 == 0 {
+                        counter.append(count)
+                        try? await Task.sleep(for: .milliseconds(10))
+                    }
+                    if count == total { break }
+                }
+            })
+        }
+        // The senders are watched with a deadline: in a deadlock they would never return.
+        let sent = Collector<Int>()
+        for node in [a, b] {
+            Task {
+                for _ in 0..<(total / 1_000) {
+                    try await node.broadcast("flood", payloads: Array(repeating: payload, count: 1_000), includeSelf: false)
+                }
+                sent.append(1)
+            }
+        }
+        #expect(await waitUntil(timeout: .seconds(30)) { sent.count == 2 }, "senders done: \(sent.count) of 2")
+        for (index, counter) in received.enumerated() {
+            #expect(await waitUntil(timeout: .seconds(30)) { counter.all.last == total }, "node \(index) got \(counter.all.last ?? 0)")
+        }
+        for consumer in consumers { consumer.cancel() }
+        try await shutDownAll([a, b])  // also releases senders stuck in a deadlock
+    }
 }

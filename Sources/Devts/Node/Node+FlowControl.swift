@@ -20,29 +20,30 @@ extension Node {
         }
     }
 
-    /// Stops reading from `link` while answering it has filled a queue — its own (a peer that sends
-    /// requests or queries and does not read the answers), or for a tool's CLIENT_EMIT the members'
-    /// — or while too many of its requests are still being answered. Reads again once that is over.
-    /// So a peer cannot make this node queue memory without bound.
+    /// Stops reading from `link` while too many of its requests are being answered, or — for a
+    /// tool's connection — while answering it has filled a queue: its own (queries whose answers it
+    /// does not read) or, after a CLIENT_EMIT, a member's. Reads again once that is over. So a peer
+    /// cannot make this node queue memory without bound.
+    ///
+    /// A member's link is never paused because this node's queue to it is full: this node's own
+    /// broadcasts wait for that queue instead, and two members pausing each other would deadlock.
+    /// Answers to a member wait for its queue in their responder task (see `receivedRequest`).
     func updateThrottle(_ link: Link) {
         guard isActive else { return }
-        let congested = link.connection.isOverHighWaterMark
-            || (link.phase == .client && memberLinks.values.contains { $0.connection.isOverHighWaterMark })
+        let congested = link.phase == .client
+            && (link.connection.isOverHighWaterMark || memberLinks.values.contains { $0.connection.isOverHighWaterMark })
         let busy = link.pendingResponders >= Self.maxPendingResponders
         let throttle = link.connection.isOpen && (congested || busy)
-        guard throttle != link.throttled else { return }
-        link.throttled = throttle
-        applyReadState(link)
-        if throttle && congested && !link.waitingForDrain {
+        if throttle != link.throttled {
+            link.throttled = throttle
+            applyReadState(link)
+        }
+        if congested && !link.waitingForDrain {
             link.waitingForDrain = true
             Task {
                 try? await link.connection.waitUntilWritable()
-                if link.phase == .client {
-                    for member in memberLinks.values { try? await member.connection.waitUntilWritable() }
-                }
+                for member in memberLinks.values { try? await member.connection.waitUntilWritable() }
                 link.waitingForDrain = false
-                link.throttled = false
-                applyReadState(link)
                 updateThrottle(link)
             }
         }

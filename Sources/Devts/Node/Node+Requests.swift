@@ -29,6 +29,12 @@ extension Node {
     ) async throws -> [UInt8] {
         try checkRunning()
         try checkSendable(name: name, payloadCount: payload.count)
+        if target != id, let congested = memberLinks[target], congested.connection.isOverHighWaterMark {
+            // Backpressure, as for `send(to:)`.
+            try? await congested.connection.waitUntilWritable()
+            try checkRunning()
+        }
+        // Looked up after any wait: the member may have gone meanwhile.
         let link = target == id ? nil : try memberLink(target)
         nextRequestID += 1
         let requestID = nextRequestID
@@ -119,17 +125,33 @@ extension Node {
                     payload = Array("the reply of \(payload.count) bytes exceeds the frame limit of \(configuration.maxFrameSize)".utf8)
                     status = .handlerFailed
                 }
-                try? self.sendReply(requestID: requestID, status: status, payload: ArraySlice(payload), to: event.origin)
-                if let link {
-                    link.pendingResponders -= 1
-                    updateThrottle(link)
-                }
+                await replyWhenWritable(requestID: requestID, status: status, payload: ArraySlice(payload), to: event.origin, on: link)
             }
         } else if hasNamedListener(for: event.name) {
             deliver(event, delivery: &delivery)
         } else {
-            try? sendReply(requestID: requestID, status: .noHandler,
-                           payload: ArraySlice("no handler for '\(event.name)' on \(name)".utf8), to: event.origin)
+            let message = ArraySlice("no handler for '\(event.name)' on \(name)".utf8)
+            if let link, link.connection.isOverHighWaterMark {
+                // The requester is not reading its answers: this one waits its turn like a responder's.
+                link.pendingResponders += 1
+                Task { await replyWhenWritable(requestID: requestID, status: .noHandler, payload: message, to: event.origin, on: link) }
+            } else {
+                try? sendReply(requestID: requestID, status: .noHandler, payload: message, to: event.origin)
+            }
+        }
+    }
+
+    /// Sends a reply once the requester's queue is below its high-water mark (so that a member that
+    /// does not read its answers holds at most `maxPendingResponders` of them here), then counts the
+    /// request answered.
+    private func replyWhenWritable(
+        requestID: UInt64, status: ReplyStatus, payload: ArraySlice<UInt8>, to origin: NodeID, on link: Link?
+    ) async {
+        if let link, link.connection.isOverHighWaterMark { try? await link.connection.waitUntilWritable() }
+        try? sendReply(requestID: requestID, status: status, payload: payload, to: origin)
+        if let link {
+            link.pendingResponders -= 1
+            updateThrottle(link)
         }
     }
 
