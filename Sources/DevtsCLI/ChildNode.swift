@@ -1,6 +1,5 @@
 import DevtsSpawn
 import Foundation
-import Synchronization
 
 /// One line a `devts node --json` prints (the fields of every type, all optional but `type`).
 struct NodeLine: Decodable, Sendable {
@@ -32,7 +31,7 @@ final class ChildNode: Sendable {
 
     /// What the node printed, filled by the child's reader thread.
     private final class Output: Sendable {
-        let state = Mutex<(lines: [NodeLine], raw: [String], ended: Bool)>(([], [], false))
+        let state = Locked<(lines: [NodeLine], raw: [String], ended: Bool)>(([], [], false))
     }
 
     /// Starts `executable node --json arguments…` with stdin and stdout piped; stderr is inherited.

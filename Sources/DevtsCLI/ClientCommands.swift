@@ -1,8 +1,8 @@
 import ArgumentParser
 import Devts
 import DevtsRuntime
+import DevtsSpawn
 import Foundation
-import Synchronization
 
 /// `devts members`: asks one node for the members it sees, without joining.
 struct MembersCommand: AsyncParsableCommand {
@@ -109,7 +109,7 @@ struct EmitCommand: AsyncParsableCommand {
 func withDeadline<T: Sendable>(
     _ timeout: Duration, _ message: String, _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
-    let outcome = Mutex<CheckedContinuation<T, any Error>?>(nil)
+    let outcome = Locked<CheckedContinuation<T, any Error>?>(nil)
     let resume = { @Sendable (result: Result<T, any Error>) in
         outcome.withLock { continuation in
             continuation?.resume(with: result)

@@ -1,6 +1,6 @@
+import DevtsSpawn
 import Dispatch
 import Foundation
-import Synchronization
 
 /// What drives a running `devts node`: command lines from stdin, the end of stdin, and signals.
 enum Control: Sendable {
@@ -20,8 +20,8 @@ enum Control: Sendable {
 final class ControlChannel: Sendable {
     let stream: AsyncStream<Control>
     private let continuation: AsyncStream<Control>.Continuation
-    private let received = Mutex<Set<Int32>>([])
-    private let starting = Mutex(true)
+    private let received = Locked<Set<Int32>>([])
+    private let starting = Locked(true)
     private nonisolated(unsafe) var sources: [any DispatchSourceSignal] = []
 
     init(signals: [Int32] = [SIGINT, SIGTERM]) {

@@ -1,7 +1,7 @@
 import ArgumentParser
+import DevtsSpawn
 import Dispatch
 import Foundation
-import Synchronization
 
 /// `devts demo`: a guided tour with three local nodes, each a separate process.
 struct DemoCommand: AsyncParsableCommand {
@@ -77,7 +77,7 @@ final class Demo: Sendable {
     let executable: String
     let logLevel: String
     let timeout: Duration
-    private let children = Mutex<[ChildNode]>([])
+    private let children = Locked<[ChildNode]>([])
     private let startedAt = ContinuousClock.now
 
     init(executable: String, logLevel: String, timeout: Duration) {

@@ -1,6 +1,6 @@
 import Devts
+import DevtsSpawn
 import Foundation
-import Synchronization
 
 /// Where the tool writes its lines: one JSON object per line with `--json`, readable text otherwise.
 ///
@@ -8,7 +8,7 @@ import Synchronization
 /// concurrent tasks never interleave and a reader sees each line as soon as it is printed.
 final class Output: Sendable {
     let json: Bool
-    private let lock = Mutex<Void>(())
+    private let lock = Locked<Void>(())
 
     init(json: Bool) {
         self.json = json

@@ -1,6 +1,5 @@
 import DevtsSpawn
 import Foundation
-import Synchronization
 
 /// The `devts` executable that `swift test` built next to the test bundle.
 func devtsExecutable() throws -> URL {
@@ -36,7 +35,7 @@ final class DevtsProcess: Sendable {
 
     /// What the process printed, filled by its reader threads.
     private final class Output: Sendable {
-        let state = Mutex<(stdout: [String], stderr: String, stdoutEnded: Bool)>(([], "", false))
+        let state = Locked<(stdout: [String], stderr: String, stdoutEnded: Bool)>(([], "", false))
     }
 
     init(_ label: String, _ arguments: [String]) throws {
@@ -144,7 +143,7 @@ final class DevtsProcess: Sendable {
 
 /// Every process a test started, so that all are killed at its end whatever happened.
 final class ProcessGroup: Sendable {
-    private let processes = Mutex<[DevtsProcess]>([])
+    private let processes = Locked<[DevtsProcess]>([])
 
     /// Starts `devts ARGUMENTS…`.
     func start(_ label: String, _ arguments: [String]) throws -> DevtsProcess {
