@@ -13,7 +13,7 @@ extension BinaryDecoder {
         /// Unkeyed-container elements decoded so far that occupied no bytes.
         @exclusivity(unchecked) private var emptyElements = 0
         /// The last keyed-container key type found to have a fixed key set.
-        @exclusivity(unchecked) private var lastFixedKeyType: ObjectIdentifier?
+        @exclusivity(unchecked) private var fixedKeys = BinaryEncoder.FixedKeyCache()
 
         init(bytes: UnsafeRawBufferPointer, maxCollectionCount: Int, maxDepth: Int) {
             self.bytes = bytes
@@ -79,13 +79,8 @@ extension BinaryDecoder {
         }
 
         /// Whether containers keyed by `Key` have a fixed key set (see the encoder's counterpart).
-        func hasFixedKeys<Key: CodingKey>(_: Key.Type) -> Bool {
-            if MemoryLayout<Key>.size <= 1 { return true }
-            let id = ObjectIdentifier(Key.self)
-            if id == lastFixedKeyType { return true }
-            guard BinaryEncoder.hasFixedKeys(Key.self) else { return false }
-            lastFixedKeyType = id
-            return true
+        func hasFixedKeys<Key: CodingKey>(_ type: Key.Type) -> Bool {
+            fixedKeys.check(type)
         }
     }
 }

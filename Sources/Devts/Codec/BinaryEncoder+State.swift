@@ -31,7 +31,7 @@ extension BinaryEncoder {
         /// The first error raised where the Codable API cannot throw (opening a container).
         @exclusivity(unchecked) private var pendingError: BinaryCodingError?
         /// The last keyed-container key type found to have a fixed key set.
-        @exclusivity(unchecked) private var lastFixedKeyType: ObjectIdentifier?
+        @exclusivity(unchecked) private var fixedKeys = FixedKeyCache()
 
         init(bytes: [UInt8]) {
             self.bytes = bytes
@@ -147,13 +147,8 @@ extension BinaryEncoder {
 
         /// Whether containers keyed by `Key` have a fixed key set (positional) rather than dynamic
         /// keys that must travel with the values.
-        func hasFixedKeys<Key: CodingKey>(_: Key.Type) -> Bool {
-            if MemoryLayout<Key>.size <= 1 { return true }
-            let id = ObjectIdentifier(Key.self)
-            if id == lastFixedKeyType { return true }
-            guard BinaryEncoder.hasFixedKeys(Key.self) else { return false }
-            lastFixedKeyType = id
-            return true
+        func hasFixedKeys<Key: CodingKey>(_ type: Key.Type) -> Bool {
+            fixedKeys.check(type)
         }
 
         // MARK: Values
@@ -205,6 +200,21 @@ extension BinaryEncoder {
     /// fixed key type as dynamic would only cost bytes: map containers round-trip too.
     static func hasFixedKeys<Key: CodingKey>(_: Key.Type) -> Bool {
         MemoryLayout<Key>.size <= 1 || Key(intValue: -0x5EED) == nil
+    }
+
+    /// Remembers the last key type found to have a fixed key set, so that a stream of values of one
+    /// type asks `hasFixedKeys` once (the encoder and the decoder each keep one).
+    struct FixedKeyCache {
+        private var last: ObjectIdentifier?
+
+        mutating func check<Key: CodingKey>(_: Key.Type) -> Bool {
+            if MemoryLayout<Key>.size <= 1 { return true }
+            let id = ObjectIdentifier(Key.self)
+            if id == last { return true }
+            guard BinaryEncoder.hasFixedKeys(Key.self) else { return false }
+            last = id
+            return true
+        }
     }
 
     /// Marks `Optional`, whose single-value container carries a presence byte.
