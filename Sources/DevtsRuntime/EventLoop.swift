@@ -186,6 +186,19 @@ public final class EventLoop: @unchecked Sendable {
         }
     }
 
+    /// Bytes of write buffers that this loop's connections hold (queued frames, and batches with
+    /// libuv). Loop thread only.
+    public var writeBufferBytes: Int {
+        preconditionInLoop()
+        return bufferPool.bytesInUse
+    }
+
+    /// The loop's clock in milliseconds (libuv's cached time of this loop pass). Loop thread only.
+    public var nowMilliseconds: UInt64 {
+        preconditionInLoop()
+        return uv_now(uvLoop)
+    }
+
     // MARK: End of pass
 
     /// Asks for `connection`'s queued writes to be flushed at the end of this loop pass.

@@ -68,8 +68,15 @@ extension TCPConnection {
         if rc < 0 { close(reason: .error(UVError(code: rc, operation: "uv_read_start"))) }
     }
 
-    /// Room for the next read: at least `readChunk` bytes, or the rest of a frame whose length is
-    /// known (never more than `maxFrameSize` + 4, which the parser has already checked).
+    /// Bytes received and not yet delivered (the start of a frame still arriving). Loop thread only.
+    public var bufferedReadBytes: Int { readEnd - readStart }
+
+    /// The size of the read buffer now allocated. Loop thread only.
+    public var readBufferCapacity: Int { readCapacity }
+
+    /// Room for the next read: at least `readChunk` bytes; for a frame whose length is known, room
+    /// for as much of its rest as has already arrived of it (never more than `maxFrameSize` + 4,
+    /// which the parser has already checked).
     fileprivate func readSpace() -> (UnsafeMutableRawPointer, Int) {
         if readStart == readEnd {
             readStart = 0
@@ -83,8 +90,11 @@ extension TCPConnection {
         var needed = Self.readChunk
         let buffered = readEnd - readStart
         if buffered >= FrameLength.size {
+            // Room for the rest of a large frame grows with what has arrived of it (at most doubling
+            // per read), so a peer that only announces a large frame makes this node reserve nothing.
             let length = Int(FrameLength.read(readBuffer! + readStart))
-            needed = max(needed, FrameLength.size + length - buffered)
+            let rest = FrameLength.size + length - buffered
+            needed = max(needed, min(rest, buffered))
         }
         if readCapacity - readEnd < needed {
             if readStart > 0 {

@@ -1,38 +1,56 @@
 import CLibUV
 
+/// Which queue of a connection a frame joins.
+public enum WriteLane: Sendable {
+    /// Bulk traffic (events). Leaves in order, behind any control frames that are waiting.
+    case data
+    /// Small, urgent frames (membership, replies, probes). They leave before any data frame that
+    /// has not yet been handed to the kernel, so they never wait behind a backlog of data.
+    case control
+}
+
+/// Outgoing bytes gathered in one buffer of the write pool.
+struct OutgoingBatch {
+    var buffer: UnsafeMutableRawPointer
+    var capacity: Int
+    var length: Int
+}
+
 extension TCPConnection {
     /// Queues one frame: a 4-byte big-endian length, then `length` bytes that `body` writes directly
     /// into the outgoing batch (no intermediate copy).
     ///
     /// Frames queued during a loop pass leave together at the end of the pass, in batches of about
-    /// 64 KiB; a full batch leaves at once. On a closed connection the frame is dropped. Loop thread
-    /// only.
-    public func writeFrame(length: Int, _ body: (UnsafeMutableRawBufferPointer) -> Void) {
+    /// 64 KiB; a full batch leaves at once. While the kernel does not take what was handed to it (a
+    /// peer that does not read), at most one batch is with libuv and the rest waits here in full
+    /// batches, so memory stays close to `queuedBytes`. On a closed connection the frame is dropped.
+    /// Loop thread only.
+    public func writeFrame(length: Int, lane: WriteLane = .data, _ body: (UnsafeMutableRawBufferPointer) -> Void) {
         loop.preconditionInLoop()
         precondition(length >= 0 && length <= Int(UInt32.max), "frame length \(length) does not fit the wire format")
         guard isOpen, !closeWhenDrained else { return }
-        let dst = reserve(FrameLength.size + length)
+        let dst = reserve(FrameLength.size + length, lane: lane)
         FrameLength.write(UInt32(length), to: dst)
         body(UnsafeMutableRawBufferPointer(start: dst + FrameLength.size, count: length))
         framesWritten += 1
-        commit(FrameLength.size + length)
+        commit(FrameLength.size + length, lane: lane)
     }
 
     /// Queues one frame with `body` as its contents. Loop thread only.
-    public func write(frame body: UnsafeRawBufferPointer) {
-        writeFrame(length: body.count) { dst in
+    public func write(frame body: UnsafeRawBufferPointer, lane: WriteLane = .data) {
+        writeFrame(length: body.count, lane: lane) { dst in
             if body.count > 0 { dst.baseAddress!.copyMemory(from: body.baseAddress!, byteCount: body.count) }
         }
     }
 
     /// Queues one frame with `body` as its contents. Loop thread only.
-    public func write(frame body: [UInt8]) {
-        body.withUnsafeBytes { write(frame: $0) }
+    public func write(frame body: [UInt8], lane: WriteLane = .data) {
+        body.withUnsafeBytes { write(frame: $0, lane: lane) }
     }
 
     /// Queues one frame with `body` as its contents. Loop thread only.
-    public func write(frame body: ArraySlice<UInt8>) {
-        body.withUnsafeBytes { write(frame: $0) }
+    public func write(frame body: ArraySlice<UInt8>, lane: WriteLane = .data) {
+        body.withUnsafeBytes { write(frame: $0, lane: lane) }
     }
 
     /// Queues bytes as they are, without a length prefix (for tests of malformed input, or
@@ -40,15 +58,16 @@ extension TCPConnection {
     public func writeRaw(_ bytes: UnsafeRawBufferPointer) {
         loop.preconditionInLoop()
         guard isOpen, !closeWhenDrained, bytes.count > 0 else { return }
-        let dst = reserve(bytes.count)
+        let dst = reserve(bytes.count, lane: .data)
         dst.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
-        commit(bytes.count)
+        commit(bytes.count, lane: .data)
     }
 
-    /// Hands everything queued to libuv now instead of at the end of the loop pass. Loop thread only.
+    /// Hands what is queued to libuv now instead of at the end of the loop pass (as much as the
+    /// kernel takes; the rest follows as it drains). Loop thread only.
     public func flush() {
         flushScheduled = false
-        if batchLength > 0 { submitBatch() }
+        pump()
     }
 
     /// Flushes what is queued and closes the connection once libuv has written all of it (a
@@ -81,40 +100,90 @@ extension TCPConnection {
     /// Whether writers should wait before queueing more.
     public var isOverHighWaterMark: Bool { queuedBytes > highWaterMark }
 
-    /// A pointer to `count` free bytes at the end of the current batch, submitting the batch first
-    /// when it has no room.
-    private func reserve(_ count: Int) -> UnsafeMutableRawPointer {
-        if batch != nil && batchCapacity - batchLength < count { submitBatch() }
-        if batch == nil {
-            let (buffer, capacity) = loop.bufferPool.take(minimumCapacity: count)
-            batch = buffer
-            batchCapacity = capacity
-            batchLength = 0
-        }
-        return batch! + batchLength
+    /// How long bytes have waited here with no write completing: zero when nothing is queued. A
+    /// peer that reads keeps this near zero; one that stopped reading makes it grow. Loop thread only.
+    public var writeStall: Duration {
+        guard queuedBytes > 0 else { return .zero }
+        return .milliseconds(Int64(loop.nowMilliseconds &- writeProgressAt))
     }
 
-    private func commit(_ count: Int) {
-        batchLength += count
+    /// A pointer to `count` free bytes at the end of `lane`'s open batch, closing that batch first
+    /// when it has no room.
+    private func reserve(_ count: Int, lane: WriteLane) -> UnsafeMutableRawPointer {
+        switch lane {
+        case .data:
+            if let open = batch, open.capacity - open.length < count { closeDataBatch() }
+            if batch == nil { batch = newBatch(count) }
+            return batch!.buffer + batch!.length
+        case .control:
+            if let open = controlBatch, open.capacity - open.length < count {
+                heldControl.append(open)
+                controlBatch = nil
+            }
+            if controlBatch == nil { controlBatch = newBatch(count) }
+            return controlBatch!.buffer + controlBatch!.length
+        }
+    }
+
+    private func newBatch(_ minimumCapacity: Int) -> OutgoingBatch {
+        let (buffer, capacity) = loop.bufferPool.take(minimumCapacity: minimumCapacity)
+        return OutgoingBatch(buffer: buffer, capacity: capacity, length: 0)
+    }
+
+    private func commit(_ count: Int, lane: WriteLane) {
+        if queuedBytes == 0 { writeProgressAt = loop.nowMilliseconds }
         queuedBytes += count
-        if batchLength >= WriteBufferPool.bufferSize {
-            submitBatch()
-        } else if !flushScheduled {
+        switch lane {
+        case .data:
+            batch!.length += count
+            if batch!.length >= WriteBufferPool.bufferSize {
+                closeDataBatch()
+                pump()
+                return
+            }
+        case .control:
+            controlBatch!.length += count
+        }
+        if !flushScheduled {
             flushScheduled = true
             loop.scheduleFlush(self)
         }
     }
 
-    private func submitBatch() {
-        guard let buffer = batch else { return }
-        let length = batchLength
-        let capacity = batchCapacity
+    /// Moves the open data batch behind the held ones.
+    private func closeDataBatch() {
+        guard let open = batch else { return }
         batch = nil
-        batchLength = 0
+        heldData.append(open)
+    }
+
+    /// Hands batches to libuv while libuv has nothing waiting for the kernel: control first, then
+    /// data in order. A peer that does not read therefore never makes this node hand libuv more
+    /// than one batch beyond what the kernel took.
+    func pump() {
+        while isOpen && uv_stream_get_write_queue_size(stream) == 0 {
+            if !heldControl.isEmpty {
+                submit(heldControl.removeFirst())
+            } else if let open = controlBatch {
+                controlBatch = nil
+                submit(open)
+            } else if !heldData.isEmpty {
+                submit(heldData.removeFirst())
+            } else if let open = batch {
+                batch = nil
+                submit(open)
+            } else {
+                return
+            }
+        }
+    }
+
+    private func submit(_ outgoing: OutgoingBatch) {
         let request = loop.bufferPool.takeRequest()
-        request.initialize(to: PendingWrite(request: uv_write_t(), buffer: buffer, capacity: capacity, length: length))
+        request.initialize(to: PendingWrite(request: uv_write_t(), buffer: outgoing.buffer,
+                                            capacity: outgoing.capacity, length: outgoing.length))
         request.pointee.request.data = Unmanaged.passUnretained(self).toOpaque()
-        var descriptor = uv_buf_init(buffer.assumingMemoryBound(to: CChar.self), UInt32(length))
+        var descriptor = uv_buf_init(outgoing.buffer.assumingMemoryBound(to: CChar.self), UInt32(outgoing.length))
         // libuv calls every write callback (with UV_ECANCELED once closing) before the close callback,
         // and the loop keeps this connection registered until then: the unretained pointer is safe.
         let rc = withUnsafeMutablePointer(to: &request.pointee.request) { uvRequest in
@@ -123,17 +192,34 @@ extension TCPConnection {
         if rc < 0 {
             request.deinitialize(count: 1)
             loop.bufferPool.giveRequest(request)
-            loop.bufferPool.give(buffer, capacity: capacity)
-            queuedBytes -= length
+            loop.bufferPool.give(outgoing.buffer, capacity: outgoing.capacity)
+            queuedBytes -= outgoing.length
             close(reason: .error(UVError(code: rc, operation: "write")))
+        }
+    }
+
+    /// Drops every batch not yet handed to libuv (the connection is closing).
+    func dropUnsentBatches() {
+        var unsent = heldControl + heldData
+        heldControl = []
+        heldData = []
+        if let open = batch { unsent.append(open) }
+        if let open = controlBatch { unsent.append(open) }
+        batch = nil
+        controlBatch = nil
+        for outgoing in unsent {
+            queuedBytes -= outgoing.length
+            loop.bufferPool.give(outgoing.buffer, capacity: outgoing.capacity)
         }
     }
 
     fileprivate func didWrite(_ length: Int, status: Int32) {
         queuedBytes -= length
+        writeProgressAt = loop.nowMilliseconds
         if status < 0 && status != UV_ECANCELED.rawValue {
             close(reason: .error(UVError(code: status, operation: "write")))
         }
+        pump()
         if closeWhenDrained && queuedBytes == 0 {
             close()
             return

@@ -71,9 +71,15 @@ public final class TCPConnection: @unchecked Sendable, LoopResource {
     @exclusivity(unchecked) public internal(set) var isReadingPaused = false
 
     // Writing state.
-    @exclusivity(unchecked) var batch: UnsafeMutableRawPointer?
-    @exclusivity(unchecked) var batchCapacity = 0
-    @exclusivity(unchecked) var batchLength = 0
+    /// The data batch frames are being added to.
+    @exclusivity(unchecked) var batch: OutgoingBatch?
+    /// Full data batches waiting for libuv to take them (the peer is slow to read).
+    @exclusivity(unchecked) var heldData: [OutgoingBatch] = []
+    /// The control batch frames are being added to, and full ones waiting.
+    @exclusivity(unchecked) var controlBatch: OutgoingBatch?
+    @exclusivity(unchecked) var heldControl: [OutgoingBatch] = []
+    /// Loop time (ms) of the last write completion, or of the moment the queue stopped being empty.
+    @exclusivity(unchecked) var writeProgressAt: UInt64 = 0
     @exclusivity(unchecked) var flushScheduled = false
     /// Bytes queued or in flight: written by `write(frame:)` and not yet confirmed by libuv.
     @exclusivity(unchecked) public internal(set) var queuedBytes = 0
@@ -113,7 +119,6 @@ public final class TCPConnection: @unchecked Sendable, LoopResource {
         precondition(handleClosed, "leak of open TCPConnection \(id): call close()")
         handle.deallocate()
         readBuffer?.deallocate()
-        batch?.deallocate()
     }
 
     @inline(__always)
@@ -204,12 +209,7 @@ public final class TCPConnection: @unchecked Sendable, LoopResource {
         loop.preconditionInLoop()
         guard closeReason == nil else { return }
         closeReason = reason
-        if let batch {
-            queuedBytes -= batchLength
-            loop.bufferPool.give(batch, capacity: batchCapacity)
-            self.batch = nil
-            batchLength = 0
-        }
+        dropUnsentBatches()
         uv_close(clibuv_tcp_as_handle(handle)) { handle in
             let connection = TCPConnection.from(handle!.pointee.data)
             connection.didClose()

@@ -7,9 +7,12 @@ final class WriteBufferPool {
     private static let maxSpare = 1024
     private var spare: [UnsafeMutableRawPointer] = []
     private var spareRequests: [UnsafeMutablePointer<PendingWrite>] = []
+    /// Bytes of buffers taken and not given back: what the loop's connections hold for writing.
+    private(set) var bytesInUse = 0
 
     /// A buffer of at least `minimumCapacity` bytes, and its capacity.
     func take(minimumCapacity: Int) -> (UnsafeMutableRawPointer, Int) {
+        bytesInUse += max(minimumCapacity, Self.bufferSize)
         if minimumCapacity <= Self.bufferSize {
             if let buffer = spare.popLast() { return (buffer, Self.bufferSize) }
             return (.allocate(byteCount: Self.bufferSize, alignment: 16), Self.bufferSize)
@@ -19,6 +22,7 @@ final class WriteBufferPool {
 
     /// Gives a buffer back; pooled when it has the standard size and the pool is not full.
     func give(_ buffer: UnsafeMutableRawPointer, capacity: Int) {
+        bytesInUse -= capacity
         if capacity == Self.bufferSize && spare.count < Self.maxSpare {
             spare.append(buffer)
         } else {
